@@ -1,0 +1,79 @@
+"""The ``monai-despeckle`` command line.
+
+Each subcommand lives in its own module under :mod:`monai_despeckle.commands` and exposes
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. This file only wires
+them together and turns :class:`~monai_despeckle.errors.DespeckleError` into a clean message and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from monai_despeckle import __version__
+from monai_despeckle.errors import DespeckleError
+
+# Subcommand name -> module under monai_despeckle.commands, in the order --help lists them.
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "info": "info",
+    "simulate": "simulate",
+    "methods": "methods",
+    "evaluate": "evaluate",
+}
+
+EXIT_USER_ERROR = 2
+
+
+def _load_command(module_name: str):
+    return importlib.import_module(f"monai_despeckle.commands.{module_name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="monai-despeckle",
+        description="Ultrasound speckle reduction: learned despecklers, classical baselines, "
+        "speckle synthesis and phantoms.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        try:
+            module = _load_command(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == f"monai_despeckle.commands.{module_name}":
+                continue  # command not shipped in this build
+            raise
+        command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``monai-despeckle`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        return int(args._run(args) or 0)
+    except DespeckleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

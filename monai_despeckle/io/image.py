@@ -1,0 +1,122 @@
+"""The in-memory ultrasound image that every part of monai-despeckle passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ImageKind(str, Enum):
+    """What the leading axis of :attr:`UltrasoundImage.frames` means."""
+
+    IMAGE = "image"  # a single 2D frame, T == 1
+    VOLUME = "volume"  # T slices of a 3D volume
+    CINE = "cine"  # T frames of a 2D+t loop
+
+
+@dataclass(frozen=True)
+class IntensityMapping:
+    """Affine map between the source's stored values and the [0, 1] float range.
+
+    ``unit = (source - low) / (high - low)``; :meth:`from_unit` inverts it, rounds and clips to
+    the source dtype so that a round trip of an unchanged image is lossless for integer data.
+    """
+
+    dtype: str
+    low: float
+    high: float
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        """Source values -> float32 in [0, 1]."""
+        span = self.high - self.low
+        scale = 1.0 / span if span > 0 else 0.0
+        out = (values.astype(np.float32) - np.float32(self.low)) * np.float32(scale)
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    def from_unit(self, unit: np.ndarray) -> np.ndarray:
+        """float values in [0, 1] -> the source dtype and range."""
+        values = np.clip(unit.astype(np.float64), 0.0, 1.0) * (self.high - self.low) + self.low
+        dtype = np.dtype(self.dtype)
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            values = np.clip(np.rint(values), info.min, info.max)
+        return values.astype(dtype)
+
+    @classmethod
+    def for_array(cls, values: np.ndarray) -> IntensityMapping:
+        """The natural mapping for an array: the full dtype range for 8-bit data, else min..max."""
+        dtype = values.dtype
+        if dtype == np.uint8:
+            return cls("uint8", 0.0, 255.0)
+        if dtype == np.bool_:
+            return cls("uint8", 0.0, 1.0)
+        low, high = float(values.min()), float(values.max())
+        if np.issubdtype(dtype, np.floating) and low >= 0.0 and high <= 1.0:
+            low, high = 0.0, 1.0  # already display-range floats
+        return cls(np.dtype(dtype).name, low, high if high > low else low + 1.0)
+
+
+@dataclass
+class UltrasoundImage:
+    """Frames of an ultrasound image with their geometry and provenance.
+
+    Attributes:
+        frames: float32 array ``[T, H, W]`` with values in [0, 1] (display B-mode).
+        spacing: physical size in mm of one step along each array axis ``(T, H, W)``. For a cine
+            or a 2D image the first entry is 1.0 (time is in :attr:`frame_time_ms`).
+        origin: physical position in mm (LPS, ITK convention) of the centre of voxel ``[0, 0, 0]``.
+        direction: 3×3 matrix whose *columns* are the unit physical directions of the array axes
+            ``(T, H, W)`` (so ``position = origin + direction @ (index * spacing)``).
+        kind: whether the leading axis holds volume slices, cine frames, or a single image.
+        frame_time_ms: time between cine frames, if known.
+        intensity: how to convert back to the source's stored values.
+        metadata: source metadata (format, DICOM header, NIfTI header fields...), kept for saving.
+        source: the file or folder it was loaded from, if any.
+    """
+
+    frames: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+    kind: ImageKind = ImageKind.IMAGE
+    frame_time_ms: float | None = None
+    intensity: IntensityMapping = field(default_factory=lambda: IntensityMapping("uint8", 0.0, 255.0))
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        frames = np.asarray(self.frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.ndim != 3:
+            raise ValueError(f"frames must be [T, H, W], got shape {frames.shape}")
+        self.frames = frames.astype(np.float32, copy=False)
+        self.direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
+        self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
+        self.origin = tuple(float(o) for o in self.origin)  # type: ignore[assignment]
+        self.kind = ImageKind(self.kind)
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames (T)."""
+        return int(self.frames.shape[0])
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(H, W) of one frame."""
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    def with_frames(self, frames: np.ndarray) -> UltrasoundImage:
+        """A copy with new frames (same T, H, W) and the same geometry and metadata."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.shape != self.frames.shape:
+            raise ValueError(f"new frames have shape {frames.shape}, expected {self.frames.shape}")
+        return replace(self, frames=frames, metadata=dict(self.metadata))
+
+    def source_values(self) -> np.ndarray:
+        """Frames converted back to the source dtype and range."""
+        return self.intensity.from_unit(self.frames)
