@@ -40,3 +40,15 @@ class UnknownMethodError(DespeckleError):
 
 class BundleError(DespeckleError):
     """A MONAI bundle is missing, malformed, or fails its checksum."""
+
+
+class InputNotFoundError(DespeckleError):
+    """The input file or folder does not exist."""
+
+
+class InvalidParameterError(DespeckleError, ValueError):
+    """A parameter (of a filter, a speckle model, the simulator, a CLI option) is unknown or out of range."""
+
+
+class MissingDependencyError(DespeckleError):
+    """An optional package that a method needs is not installed."""

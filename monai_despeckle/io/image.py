@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 
+# Direction cosines in array order (T, H, W): W along +x, H along +y, T along +z, i.e. an identity
+# direction in ITK/NIfTI/NRRD terms, so an image made in memory (a phantom) saves upright.
+DEFAULT_DIRECTION = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
 
 class ImageKind(str, Enum):
     """What the leading axis of :attr:`UltrasoundImage.frames` means."""
@@ -81,7 +85,7 @@ class UltrasoundImage:
     frames: np.ndarray
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+    direction: np.ndarray = field(default_factory=lambda: DEFAULT_DIRECTION.copy())
     kind: ImageKind = ImageKind.IMAGE
     frame_time_ms: float | None = None
     intensity: IntensityMapping = field(default_factory=lambda: IntensityMapping("uint8", 0.0, 255.0))
