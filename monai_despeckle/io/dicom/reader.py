@@ -1,0 +1,177 @@
+"""Read single-frame and multi-frame DICOM images (ultrasound first) with pydicom.
+
+MONAI's DICOM reader is not used: it puts the frames of an ultrasound multi-frame file on the
+wrong axis and ignores the ultrasound calibration regions (MONAI issue 8265). Here Number of
+Frames is always the leading axis T.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, get_decoder
+
+from monai_despeckle.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError
+from monai_despeckle.io.dicom import geometry, sop
+from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.validation import image_from_values
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _invert_monochrome1(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    """MONOCHROME1 shows low values bright: flip within the stored bit range."""
+    if values.dtype.kind == "u":
+        return ((1 << int(ds.get("BitsStored", values.dtype.itemsize * 8))) - 1 - values).astype(values.dtype)
+    if values.dtype.kind == "i":
+        return np.invert(values)  # -1 - v maps [-2^(b-1), 2^(b-1) - 1] onto itself
+    return (values.max() + values.min() - values).astype(values.dtype)
+
+
+def _palette_to_rgb(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    return apply_color_lut(values, ds)
+
+
+def _unchanged(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    return values
+
+
+# Photometric interpretation -> (how to turn decoded values into grey-or-RGB, whether it is colour).
+# pydicom already converts YBR_* to RGB while decoding.
+_PHOTOMETRIC: dict[str, tuple[Callable[[np.ndarray, Dataset], np.ndarray], bool]] = {
+    "MONOCHROME1": (_invert_monochrome1, False),
+    "MONOCHROME2": (_unchanged, False),
+    "PALETTE COLOR": (_palette_to_rgb, True),
+    "RGB": (_unchanged, True),
+    "YBR_FULL": (_unchanged, True),
+    "YBR_FULL_422": (_unchanged, True),
+    "YBR_PARTIAL_420": (_unchanged, True),
+    "YBR_ICT": (_unchanged, True),
+    "YBR_RCT": (_unchanged, True),
+}
+
+
+def _parse(path: Path) -> Dataset | None:
+    """Parse a Part 10 file, or a bare dataset without preamble/file meta (None if neither)."""
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError:
+        pass
+    # Some producers omit the 128-byte preamble and file meta; accept those only if the parsed
+    # content really is a DICOM instance (has a SOP Class UID).
+    ds = pydicom.dcmread(path, force=True)
+    return ds if "SOPClassUID" in ds else None
+
+
+def read_dataset(path: Path) -> Dataset:
+    """Parse a DICOM file and check it is an image we can decode (pixels not decoded yet).
+
+    Raises:
+        CorruptFileError: not DICOM, unparsable, or truncated before its pixel data.
+        UnsupportedFormatError: a non-image SOP class, an unknown photometric interpretation, or
+            a compressed transfer syntax with no decoder installed.
+        InvalidImageError: an image SOP class without Pixel Data.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = _parse(path)
+        except Exception as err:  # pydicom reports malformed files with many exception types
+            raise CorruptFileError(f"cannot parse DICOM ({err})", path) from err
+    if ds is None:
+        raise CorruptFileError("not a DICOM file", path)
+    file_meta = getattr(ds, "file_meta", Dataset())
+    sop_class = ds.get("SOPClassUID") or file_meta.get("MediaStorageSOPClassUID")
+    if sop_class and sop_class not in sop.READABLE:
+        raise UnsupportedFormatError(f"not a supported DICOM image: {sop.describe(sop_class)}", path)
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        if caught:
+            raise CorruptFileError(f"DICOM file is truncated or damaged ({caught[0].message})", path)
+        raise InvalidImageError("DICOM file has no Pixel Data", path)
+    for warning in caught:
+        warnings.warn(warning.message, warning.category, stacklevel=2)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if photometric not in _PHOTOMETRIC:
+        raise UnsupportedFormatError(f"photometric interpretation {photometric!r} is not supported", path)
+    syntax = file_meta.get("TransferSyntaxUID")
+    if syntax is not None and syntax.is_compressed:
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError as err:
+            raise UnsupportedFormatError(f"no decoder for transfer syntax {syntax.name}", path) from err
+        if not decoder.is_available:
+            needs = "; ".join(decoder.missing_dependencies)
+            raise UnsupportedFormatError(f"cannot decode {syntax.name}: install one of: {needs}", path)
+    return ds
+
+
+def decode_frames(ds: Dataset, path: Path) -> tuple[np.ndarray, bool]:
+    """Pixels as ``[T, H, W]`` grey or ``[T, H, W, 3]`` RGB values, and whether they are colour."""
+    try:
+        values = ds.pixel_array
+    except Exception as err:  # decoders raise ValueError, RuntimeError, ... for corrupt data
+        raise CorruptFileError(f"cannot decode pixel data ({err})", path) from err
+    convert, is_color = _PHOTOMETRIC[str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()]
+    values = convert(values, ds)
+    if int(ds.get("NumberOfFrames", 1) or 1) == 1:
+        values = values[None]
+    return values, is_color
+
+
+def _kind(ds: Dataset, num_frames: int, sop_class: str, frame_time: float | None) -> ImageKind:
+    """Single frame: IMAGE. Several: CINE for ultrasound or timed frames, VOLUME when a slice
+    spacing is given, else CINE (an untimed loop, e.g. from a folder of frames)."""
+    if num_frames == 1:
+        return ImageKind.IMAGE
+    if sop_class in sop.ULTRASOUND or frame_time is not None:
+        return ImageKind.CINE
+    if any(ds.get(keyword) not in (None, "") for keyword in geometry.SLICE_SPACING_KEYWORDS):
+        return ImageKind.VOLUME
+    return ImageKind.CINE
+
+
+def read(path: Path) -> UltrasoundImage:
+    """Read a DICOM image: frames on axis 0, spacing from ultrasound regions or Pixel Spacing.
+
+    Frames hold the stored pixel values (MONOCHROME1 inverted, colour reduced to grey); the
+    Modality LUT (Rescale Slope/Intercept) is not applied but is carried over when saving, so
+    it stays valid. ``metadata`` gets ``"dicom"`` (the header without pixel data, for saving a
+    derived series), ``"spacing_source"``, ``"ultrasound_regions"``, ``"sop_class"`` and
+    ``"photometric"``.
+    """
+    ds = read_dataset(path)
+    values, is_color = decode_frames(ds, path)
+    row_mm, column_mm, spacing_source = geometry.in_plane_spacing(ds, path)
+    frame_time = geometry.frame_time_ms(ds)
+    sop_class = str(ds.get("SOPClassUID", ""))
+    kind = _kind(ds, values.shape[0], sop_class, frame_time)
+    step = geometry.slice_spacing(ds) if kind is ImageKind.VOLUME else 1.0
+    origin, direction = geometry.patient_position(ds)
+    metadata = {
+        "spacing_source": spacing_source,
+        "ultrasound_regions": geometry.region_records(ds),
+        "sop_class": sop_class,
+        "photometric": str(ds.get("PhotometricInterpretation", "")),
+    }
+    for keyword in _PIXEL_KEYWORDS:
+        if keyword in ds:
+            delattr(ds, keyword)
+    metadata["dicom"] = copy.deepcopy(ds)
+    return image_from_values(
+        values,
+        path,
+        vector_pixels=is_color,
+        spacing=(step, row_mm, column_mm),
+        origin=origin,
+        direction=direction,
+        kind=kind,
+        frame_time_ms=frame_time if kind is ImageKind.CINE else None,
+        metadata=metadata,
+    )

@@ -1,0 +1,199 @@
+"""NIfTI, NRRD and MetaImage (.mha/.mhd) via SimpleITK, geometry included.
+
+SimpleITK indexes a 3-D image as ``(x, y, z)`` while its numpy view is ``[z, y, x]``; our frames
+are that numpy view, so the geometry is reversed axis by axis: ``spacing = (sz, sy, sx)`` and the
+direction's columns are ITK's columns in reverse order. Origins are LPS millimetres in both.
+
+Cines: NIfTI writes them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti`); NRRD and
+MetaImage write a 3-D image plus two key/value fields (``monai_despeckle_kind``,
+``monai_despeckle_frame_time_ms``) that ITK, pynrrd and Slicer keep as plain metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from monai_despeckle.errors import CorruptFileError, InvalidImageError
+from monai_despeckle.io import nifti
+from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.validation import image_from_values
+
+KIND_KEY = "monai_despeckle_kind"
+FRAME_TIME_KEY = "monai_despeckle_frame_time_ms"
+MAX_DIMENSION = 4
+# Header fields of the two-file variants naming their pixel file: suffix -> (separator, field names).
+_DATA_FILE_FIELDS = {".mhd": ("=", ("elementdatafile",)), ".nhdr": (":", ("data file", "datafile"))}
+
+
+def _itk_reason(err: Exception) -> str:
+    """The informative last line of a (long, multi-line) ITK exception message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Exception thrown", "/"))]
+    return (useful or lines or ["unknown ITK error"])[-1]
+
+
+def companion_files(path: Path) -> list[Path]:
+    """Pixel-data files a detached header (.mhd, .nhdr) points to; empty for single-file formats."""
+    suffix = path.suffix.lower()
+    if suffix not in _DATA_FILE_FIELDS:
+        return []
+    separator, fields = _DATA_FILE_FIELDS[suffix]
+    with path.open("r", encoding="latin-1") as header:
+        for line in header:
+            key, found, value = line.partition(separator)
+            value = value.strip()
+            if found and key.strip().lower() in fields and value and value.upper() not in ("LOCAL", "LIST"):
+                return [path.parent / value]
+    return []
+
+
+def _spatial_geometry(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ITK (x, y, z) spacing, origin and 3×3 direction, 2-D images embedded in the z = 0 plane."""
+    dim = image.GetDimension()
+    n = min(dim, 3)
+    spacing, origin, direction = np.ones(3), np.zeros(3), np.eye(3)
+    spacing[:n] = image.GetSpacing()[:n]
+    origin[:n] = image.GetOrigin()[:n]
+    direction[:n, :n] = np.asarray(image.GetDirection()).reshape(dim, dim)[:n, :n]
+    return spacing, origin, direction
+
+
+def _kind_and_frame_time(
+    size: tuple[int, ...], header: dict[str, str], path: Path
+) -> tuple[ImageKind, float | None]:
+    """What the leading array axis means, from the ITK size and header fields."""
+    is_nifti = nifti.is_nifti(path)
+    stored_time = header.get(FRAME_TIME_KEY)
+    marked_time = float(stored_time) if stored_time else None
+    if len(size) == 4:
+        if size[3] > 1 and size[2] > 1:
+            raise InvalidImageError(f"4-D image of size {size} (x, y, z, t) is 3-D+t; not supported", path)
+        if size[3] > 1:  # [X, Y, 1, T]: a 2-D+t cine
+            return ImageKind.CINE, nifti.frame_time_ms(header, axis=4) if is_nifti else marked_time
+        size = size[:3]
+    if len(size) == 2 or size[2] == 1:
+        return ImageKind.IMAGE, None
+    if header.get(KIND_KEY) == ImageKind.CINE.value:
+        return ImageKind.CINE, marked_time
+    third_axis_time = nifti.third_axis_frame_time_ms(header) if is_nifti else None
+    if third_axis_time is not None:
+        return ImageKind.CINE, third_axis_time
+    return ImageKind.VOLUME, None
+
+
+def read(path: Path) -> UltrasoundImage:
+    """Read a NIfTI/NRRD/MetaImage file with its geometry.
+
+    Raises:
+        CorruptFileError: the header or data cannot be read (including a truncated NIfTI).
+        InvalidImageError: more than 4 dimensions, zero size, or non-finite values.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise CorruptFileError(f"cannot read image header ({_itk_reason(err)})", path) from err
+    size = tuple(reader.GetSize())
+    if len(size) > MAX_DIMENSION:
+        raise InvalidImageError(f"{len(size)}-D image of size {size}; at most 4-D is supported", path)
+    if 0 in size:
+        raise InvalidImageError(f"image has no pixels (size {size})", path)
+    header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
+    if nifti.is_nifti(path):
+        nifti.check_complete(path, header)
+        nifti.check_finite(path, header)
+    kind, frame_time_ms = _kind_and_frame_time(size, header, path)
+    try:
+        image = reader.Execute()
+    except RuntimeError as err:
+        raise CorruptFileError(f"cannot read image data ({_itk_reason(err)})", path) from err
+    spacing, origin, direction = _spatial_geometry(image)
+    if kind is not ImageKind.VOLUME:
+        spacing[2] = 1.0  # leading axis of a cine or single image carries no physical step
+    return image_from_values(
+        sitk.GetArrayFromImage(image),
+        path,
+        vector_pixels=image.GetNumberOfComponentsPerPixel() > 1,
+        spacing=tuple(spacing[::-1]),
+        origin=tuple(origin),
+        direction=direction[:, ::-1],
+        kind=kind,
+        frame_time_ms=frame_time_ms,
+        metadata={
+            "spacing_source": "header",
+            "itk_header": header,
+            "source_files": [str(file) for file in companion_files(path)],
+        },
+    )
+
+
+def _is_planar(image: UltrasoundImage) -> bool:
+    """Whether a single frame can be written as a 2-D ITK image without losing geometry."""
+    direction = image.direction
+    return (
+        image.num_frames == 1
+        and image.spacing[0] == 1.0
+        and image.origin[2] == 0.0
+        and np.allclose(direction[:, 0], (0.0, 0.0, 1.0))
+        and np.allclose(direction[2, 1:], 0.0)
+    )
+
+
+def to_itk(image: UltrasoundImage, *, time_axis: bool = False) -> sitk.Image:
+    """The image as a SimpleITK image in its source dtype.
+
+    Args:
+        image: frames and geometry to convert.
+        time_axis: write a cine as 4-D ``[X, Y, 1, T]`` with the frame interval (seconds, as ITK's
+            NIfTI writer expects) as the fourth spacing; 1.0 when unknown.
+    """
+    values = image.source_values()
+    spacing = np.asarray(image.spacing[::-1])  # (sx, sy, sz)
+    origin = np.asarray(image.origin)
+    direction = image.direction[:, ::-1]  # columns for ITK (x, y, z)
+    if time_axis:
+        itk_image = sitk.GetImageFromArray(values[:, None], isVector=False)
+        seconds = image.frame_time_ms / 1000.0 if image.frame_time_ms else 1.0
+        direction4 = np.eye(4)
+        direction4[:3, :3] = direction
+        itk_image.SetSpacing((*spacing, seconds))
+        itk_image.SetOrigin((*origin, 0.0))
+        itk_image.SetDirection(direction4.ravel())
+        return itk_image
+    if _is_planar(image):
+        itk_image = sitk.GetImageFromArray(values[0], isVector=False)
+        itk_image.SetSpacing(spacing[:2])
+        itk_image.SetOrigin(origin[:2])
+        itk_image.SetDirection(direction[:2, :2].ravel())
+        return itk_image
+    itk_image = sitk.GetImageFromArray(values, isVector=False)
+    itk_image.SetSpacing(spacing)
+    itk_image.SetOrigin(origin)
+    itk_image.SetDirection(direction.ravel())
+    if image.kind is ImageKind.CINE:
+        itk_image.SetMetaData(KIND_KEY, ImageKind.CINE.value)
+        if image.frame_time_ms is not None:
+            itk_image.SetMetaData(FRAME_TIME_KEY, repr(float(image.frame_time_ms)))
+    return itk_image
+
+
+def write(image: UltrasoundImage, path: Path) -> None:
+    """Write with SimpleITK (compressed NRRD/MetaImage; .nii.gz compressed, .nii not)."""
+    is_nifti = nifti.is_nifti(path)
+    cine = image.kind is ImageKind.CINE and image.num_frames > 1
+    itk_image = to_itk(image, time_axis=is_nifti and cine)
+    if is_nifti and cine and image.frame_time_ms is None:
+        # ITK would label the placeholder interval as seconds: write plain, fix the unit, compress.
+        plain = path.with_name(path.name.removesuffix(".gz") + ".plain.nii")
+        sitk.WriteImage(itk_image, str(plain), useCompression=False)
+        nifti.clear_time_unit(plain)
+        if path.name.lower().endswith(".gz"):
+            nifti.gzip_file(plain, path)
+        else:
+            plain.replace(path)
+        return
+    sitk.WriteImage(itk_image, str(path), useCompression=not path.name.lower().endswith(".nii"))

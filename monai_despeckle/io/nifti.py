@@ -1,0 +1,134 @@
+"""NIfTI-specific rules on top of the SimpleITK reader/writer: time axes and truncation.
+
+NIfTI stores one spatial and one time unit for the whole file (``xyzt_units``); dimensions 1-3
+are space and 4 is time. A 2-D+t cine is therefore ``[X, Y, 1, T]`` with the frame interval in
+``pixdim[4]``, and that is how we write one. Reading also accepts a 3-D file whose third axis is
+time, but only when the header says so unambiguously (see :func:`third_axis_frame_time_ms`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from monai_despeckle.errors import CorruptFileError, InvalidImageError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+_SPACE_UNIT_MASK = 0x07
+_TIME_UNIT_MASK = 0x38
+# NIfTI-1 time unit codes -> milliseconds per unit (nifti1.h: NIFTI_UNITS_SEC/MSEC/USEC).
+_MS_PER_TIME_UNIT = {8: 1000.0, 16: 1.0, 24: 0.001}
+_TIME_UNIT_SEC = 8
+_FLOAT_DATATYPES = {16, 64}  # NIFTI_TYPE_FLOAT32, NIFTI_TYPE_FLOAT64
+_NIFTI1_HEADER_SIZE = 348
+_NIFTI1_XYZT_UNITS_OFFSET = 123
+
+
+def is_nifti(path: Path) -> bool:
+    """Whether ``path`` names a NIfTI file (.nii or .nii.gz)."""
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def _units(header: dict[str, str]) -> tuple[int, int]:
+    code = int(header.get("xyzt_units", "0"))
+    return code & _SPACE_UNIT_MASK, code & _TIME_UNIT_MASK
+
+
+def frame_time_ms(header: dict[str, str], axis: int) -> float | None:
+    """Frame interval in ms from ``pixdim[axis]`` and the header's time unit (None if unitless)."""
+    _, time_unit = _units(header)
+    if time_unit not in _MS_PER_TIME_UNIT:
+        return None
+    interval = float(header.get(f"pixdim[{axis}]", "0"))
+    return interval * _MS_PER_TIME_UNIT[time_unit] if interval > 0 else None
+
+
+def third_axis_frame_time_ms(header: dict[str, str]) -> float | None:
+    """Frame interval if a 3-D NIfTI marks its third axis as time, else None.
+
+    ITK stamps "mm + seconds" on every NIfTI it writes, 3-D or not, so a time unit of seconds
+    next to a spatial unit proves nothing. We take the third axis as time only when the time unit
+    is ms or µs (no writer sets those by default), or when a time unit is set without any spatial
+    unit; ``pixdim[3]`` is then the frame interval.
+    """
+    space_unit, time_unit = _units(header)
+    explicit = time_unit in (16, 24) or (time_unit == _TIME_UNIT_SEC and space_unit == 0)
+    if int(header.get("dim[0]", "0")) != 3 or not explicit:
+        return None
+    return frame_time_ms(header, axis=3)
+
+
+def check_complete(path: Path, header: dict[str, str]) -> None:
+    """Raise :class:`CorruptFileError` if the file holds fewer voxel bytes than its header declares.
+
+    Written by hand because ITK's NIfTI reader silently zero-fills a truncated file.
+    """
+    rank = int(header.get("dim[0]", "0"))
+    voxels = math.prod(int(header.get(f"dim[{axis}]", "1")) for axis in range(1, rank + 1))
+    expected = int(float(header.get("vox_offset", "352"))) + voxels * int(header.get("bitpix", "8")) // 8
+    compressed = path.name.lower().endswith(".gz")
+    complete = _gzip_holds(path, expected) if compressed else path.stat().st_size >= expected
+    if not complete:
+        raise CorruptFileError(
+            f"file is truncated: its header declares {expected} bytes (header + voxels) but the "
+            f"{'compressed ' if compressed else ''}data ends early",
+            path,
+        )
+
+
+def check_finite(path: Path, header: dict[str, str]) -> None:
+    """Raise :class:`InvalidImageError` if a float NIfTI holds NaN or infinite voxels.
+
+    Done with nibabel because ITK's NIfTI reader silently replaces NaN and Inf by 0, which would
+    hide broken data instead of reporting it.
+    """
+    if int(header.get("datatype", "0")) not in _FLOAT_DATATYPES:
+        return
+    voxels = np.asanyarray(nib.load(path).dataobj.get_unscaled())
+    bad = int(np.count_nonzero(~np.isfinite(voxels)))
+    if bad:
+        raise InvalidImageError(f"image contains {bad} NaN or infinite voxel values", path)
+
+
+def _gzip_holds(path: Path, length: int) -> bool:
+    """Whether a gzip file decompresses to at least ``length`` bytes (reads no further)."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while total < length:
+                chunk = stream.read(min(1 << 20, length - total))
+                if not chunk:
+                    return False
+                total += len(chunk)
+    except (EOFError, OSError, zlib.error):
+        return False  # truncated or damaged stream
+    return True
+
+
+def clear_time_unit(path: Path) -> None:
+    """Mark an uncompressed NIfTI-1 file we just wrote as having no time unit (spatial unit kept).
+
+    Used when a cine's frame interval is unknown: ITK always writes seconds, which would make the
+    placeholder ``pixdim[4] = 1`` read back as a 1000 ms frame time.
+    """
+    with path.open("r+b") as stream:
+        if int.from_bytes(stream.read(4), "little") != _NIFTI1_HEADER_SIZE:
+            return  # not a little-endian NIfTI-1 header; leave it as ITK wrote it
+        stream.seek(_NIFTI1_XYZT_UNITS_OFFSET)
+        units = stream.read(1)[0]
+        stream.seek(_NIFTI1_XYZT_UNITS_OFFSET)
+        stream.write(bytes([units & _SPACE_UNIT_MASK]))
+
+
+def gzip_file(source: Path, target: Path) -> None:
+    """Compress ``source`` into ``target`` and delete ``source``."""
+    with source.open("rb") as raw, gzip.open(target, "wb") as packed:
+        while chunk := raw.read(1 << 20):
+            packed.write(chunk)
+    source.unlink()

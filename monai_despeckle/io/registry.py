@@ -1,0 +1,93 @@
+"""Which reader/writer handles which path: one table keyed by file suffix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from monai_despeckle.errors import UnsupportedFormatError
+from monai_despeckle.io import dicom, frames_folder, itk_formats, raster
+from monai_despeckle.io.image import UltrasoundImage
+
+
+def _any_image(image: UltrasoundImage, path: Path) -> None:
+    """Formats that store any [T, H, W] image need no extra check."""
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format family: its suffixes, reader, writer and pre-write check.
+
+    Attributes:
+        name: short name recorded in ``metadata["format"]``.
+        suffixes: lower-case suffixes, compound ones included (``.nii.gz``).
+        read: ``read(path) -> UltrasoundImage``.
+        write: ``write(image, path)``; only ever called on a staging path.
+        check: ``check(image, path)`` raises before anything is written if the format cannot
+            hold the image (e.g. several frames in a PNG).
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: Callable[[Path], UltrasoundImage]
+    write: Callable[[UltrasoundImage, Path], None]
+    check: Callable[[UltrasoundImage, Path], None] = _any_image
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("nifti", (".nii", ".nii.gz"), itk_formats.read, itk_formats.write),
+    Format("nrrd", (".nrrd", ".nhdr"), itk_formats.read, itk_formats.write),
+    Format("metaimage", (".mha", ".mhd"), itk_formats.read, itk_formats.write),
+    Format("dicom", dicom.DICOM_SUFFIXES, dicom.read, dicom.write),
+    Format("png", (".png",), raster.read, raster.write, raster.check_writable),
+    Format("jpeg", (".jpg", ".jpeg"), raster.read, raster.write, raster.check_writable),
+    Format("tiff", (".tif", ".tiff"), raster.read, raster.write, raster.check_writable),
+    Format("bmp", (".bmp",), raster.read, raster.write, raster.check_writable),
+)
+FRAMES_FOLDER = Format("frames-folder", (), frames_folder.read, frames_folder.write)
+DICOM = next(fmt for fmt in FORMATS if fmt.name == "dicom")
+
+BY_SUFFIX: dict[str, Format] = {suffix: fmt for fmt in FORMATS for suffix in fmt.suffixes}
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(BY_SUFFIX)
+
+
+def suffix_of(path: Path) -> str:
+    """The known (possibly compound) suffix of ``path``, else its last suffix, lower-cased."""
+    name = path.name.lower()
+    for suffix in sorted(BY_SUFFIX, key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def _unsupported(path: Path, suffix: str) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"unsupported file type {suffix or '(no suffix)'}; supported: {', '.join(SUPPORTED_SUFFIXES)} "
+        "or a folder of frame images",
+        path,
+    )
+
+
+def format_for_input(path: Path) -> Format:
+    """The format to read ``path`` with: a folder of frames, by suffix, or DICOM by its marker."""
+    if path.is_dir():
+        return FRAMES_FOLDER
+    suffix = suffix_of(path)
+    if suffix in BY_SUFFIX:
+        return BY_SUFFIX[suffix]
+    if dicom.looks_like_dicom(path):  # DICOM files often have no suffix at all
+        return DICOM
+    raise _unsupported(path, suffix)
+
+
+def format_for_output(path: Path) -> Format:
+    """The format to write ``path`` with: by suffix; an existing folder or no suffix is a frames folder."""
+    if path.is_dir():
+        return FRAMES_FOLDER
+    suffix = suffix_of(path)
+    if suffix in BY_SUFFIX:
+        return BY_SUFFIX[suffix]
+    if not path.suffix:
+        return FRAMES_FOLDER
+    raise _unsupported(path, suffix)

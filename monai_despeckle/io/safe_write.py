@@ -1,0 +1,112 @@
+"""Crash-safe output: stage in the destination folder, then rename into place.
+
+A writer never writes at the final path. :func:`staged_output` gives it a path with the final
+name inside a fresh hidden folder next to the destination; when the writer returns, every file it
+produced there (e.g. ``.mhd`` + ``.raw``, or a whole folder of frames) is moved into place with
+``os.replace``, the main file last. If the writer raises, the staging folder is deleted and
+nothing appears at the destination. The same module refuses outputs that would destroy the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from monai_despeckle.errors import OutputPathError
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_within(child: Path, parent: Path) -> bool:
+    child, parent = child.resolve(), parent.resolve()
+    return child != parent and parent in child.parents
+
+
+def check_output_path(path: Path, *, protected: Iterable[Path] = (), overwrite: bool = False) -> None:
+    """Refuse an output location that would clobber the input or, unless allowed, any file.
+
+    Args:
+        path: the final output path (file or folder).
+        protected: the input file(s)/folder(s) the image came from; never overwritten, never
+            written into, never replaced together with a folder that contains them.
+        overwrite: allow replacing an existing output that is not protected.
+
+    Raises:
+        OutputPathError: naming ``path`` and the reason.
+    """
+    for source in protected:
+        if _same_path(path, source):
+            raise OutputPathError(f"refusing to overwrite the input {source}", path)
+        if source.is_dir() and _is_within(path, source):
+            raise OutputPathError(f"refusing to write inside the input folder {source}", path)
+        if path.is_dir() and _is_within(source, path):
+            raise OutputPathError(f"refusing to replace the folder that holds the input {source}", path)
+    if path.exists() and not overwrite:
+        raise OutputPathError("already exists; pass overwrite=True (--overwrite) to replace it", path)
+
+
+@contextlib.contextmanager
+def staged_output(path: Path, *, protected: Iterable[Path] = (), overwrite: bool = False) -> Iterator[Path]:
+    """Context manager yielding a staging path whose contents are renamed onto ``path`` on success.
+
+    Parent folders of ``path`` are created as needed. Every entry the writer leaves in the staging
+    folder is checked with :func:`check_output_path` before anything is moved, so a companion file
+    (``foo.raw`` next to ``foo.mhd``) can neither clobber the input nor an existing file.
+
+    Args:
+        path: final output path.
+        protected: input paths that must never be overwritten.
+        overwrite: allow replacing existing outputs.
+
+    Yields:
+        ``<staging folder>/<path.name>``: the writer must create its output there.
+    """
+    protected = [Path(p) for p in protected]
+    check_output_path(path, protected=protected, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield staging / path.name
+        produced = sorted(staging.iterdir(), key=lambda entry: entry.name == path.name)  # main file last
+        if not any(entry.name == path.name for entry in produced):
+            raise OutputPathError("the writer produced no output", path)
+        targets = [path.parent / entry.name for entry in produced]
+        for target in targets:
+            check_output_path(target, protected=protected, overwrite=overwrite)
+        for entry, target in zip(produced, targets, strict=True):
+            _move_into_place(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(entry: Path, target: Path) -> None:
+    """Atomically rename ``entry`` onto ``target``; an existing folder is swapped out, then removed."""
+    if entry.is_dir() and target.exists():
+        if not target.is_dir():
+            raise OutputPathError("exists and is not a folder", target)
+        # os.replace cannot replace a non-empty folder: move the old one aside, swap, then delete it.
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        old = trash / target.name
+        os.replace(target, old)
+        try:
+            os.replace(entry, target)
+        except OSError:
+            os.replace(old, target)
+            raise
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
+        return
+    if target.is_dir():
+        raise OutputPathError("is a folder; cannot replace it with a file", target)
+    os.replace(entry, target)
