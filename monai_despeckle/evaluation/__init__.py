@@ -1,0 +1,27 @@
+"""The evaluation harness behind ``monai-despeckle evaluate``: data sets, the run loop, reports, figures."""
+
+from monai_despeckle.evaluation.datasets import EvalItem, EvalSet, folder_set, simulated_set
+from monai_despeckle.evaluation.output import check_output_dir, write_report
+from monai_despeckle.evaluation.runner import (
+    EvalResult,
+    Example,
+    add_speckle,
+    evaluate,
+    noise_seed,
+    resolve_methods,
+)
+
+__all__ = [
+    "EvalItem",
+    "EvalResult",
+    "EvalSet",
+    "Example",
+    "add_speckle",
+    "check_output_dir",
+    "evaluate",
+    "folder_set",
+    "noise_seed",
+    "resolve_methods",
+    "simulated_set",
+    "write_report",
+]
