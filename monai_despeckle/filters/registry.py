@@ -47,7 +47,7 @@ _FILTERS: tuple[tuple[str, type, Callable[..., Any], str, str], ...] = (
         "srad",
         TorchFilter,
         srad,
-        "speckle-reducing anisotropic diffusion, 100 steps of 0.05",
+        "speckle-reducing anisotropic diffusion, 30 steps of 0.05",
         "Yu & Acton, IEEE TIP 11:1260 (2002)",
     ),
     ("lee", TorchFilter, lee, "Lee local-statistics filter, 7×7", "Lee, IEEE TPAMI 2:165 (1980)"),

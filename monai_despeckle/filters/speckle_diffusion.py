@@ -73,7 +73,7 @@ def _smoothed(frames: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def srad(
     image: np.ndarray | torch.Tensor,
-    iterations: int = 100,
+    iterations: int = 30,
     time_step: float = 0.05,
     q0: float | None = None,
     rho: float = 1.0 / 6.0,
@@ -82,9 +82,12 @@ def srad(
 ) -> np.ndarray | torch.Tensor:
     """Speckle-reducing anisotropic diffusion (Yu & Acton, IEEE TIP 11:1260, 2002).
 
-    Defaults: 100 steps of Δt = 0.05 (diffusion time 5, well inside the stable Δt ≤ 0.25) with q0(t)
-    re-estimated from each frame at every step (see the module docstring); ρ = 1/6 is the paper's
-    decay rate, used only with an explicit ``q0``.
+    Defaults: 30 steps of Δt = 0.05 (diffusion time 1.5, well inside the stable Δt ≤ 0.25; a
+    smoothing length √(2t) ≈ 1.7 px, about one speckle grain) with q0(t) re-estimated from each frame
+    at every step (see the module docstring); ρ = 1/6 is the paper's decay rate, used only with an
+    explicit ``q0``. Longer diffusion (t = 5) flattens thin bright layers: on 256² phantoms PSNR
+    falls from 26.9 to 25.9 dB (breast) and from 26.9 to 23.7 dB (carotid, where the dark lumen
+    raises the q0 estimate).
 
     Args:
         image: 2D float image (numpy or torch) or frames ``[N, 1, H, W]``, values in [0, 1].
