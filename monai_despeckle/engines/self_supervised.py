@@ -1,0 +1,225 @@
+"""Self-supervised Speckle2Self training on ``monai.engines``: noisy images only, never a clean one.
+
+Li, Navab & Jiang (Medical Image Analysis 2025, arXiv 2507.06828): each noisy image gives three
+multi-scale perturbation views (scales 1, 0.5, 0.25); the three-encoder / one-decoder model
+reconstructs every view, and the loss adds the per-view MSE and the pairwise L1 between the
+reconstructions (:class:`monai_despeckle.losses.Speckle2SelfLoss`). Adam, lr 1e-3, betas
+(0.5, 0.999). A clean image, where the source has one (phantoms, or real frames with synthetic
+speckle), is used only by the validation engine to report PSNR/SSIM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from monai.engines import Trainer
+from monai.engines.utils import IterationEvents
+from monai.utils import CommonKeys as Keys
+from torch.optim import Optimizer
+
+from monai_despeckle.engines.data import (
+    CLEAN_KEYS,
+    self_supervised_lists,
+    self_supervised_transform,
+    supervised_transform,
+    train_loader,
+    view_keys,
+)
+from monai_despeckle.engines.workflow import (
+    TrainConfig,
+    TrainResult,
+    check_patch,
+    input_metrics,
+    make_evaluator,
+    prepare_output,
+    run_workflow,
+    start,
+    validation_data,
+)
+from monai_despeckle.errors import InvalidParameterError
+from monai_despeckle.losses import Speckle2SelfLoss
+from monai_despeckle.networks import Speckle2Self
+from monai_despeckle.speckle import DEFAULT_SCALES
+
+__all__ = ["SPECKLE2SELF_BETAS", "SPECKLE2SELF_LR", "Speckle2SelfTrainer", "train_speckle2self"]
+
+SPECKLE2SELF_LR = 1e-3
+SPECKLE2SELF_BETAS = (0.5, 0.999)
+
+
+class Speckle2SelfTrainer(Trainer):
+    """A ``monai.engines.Trainer`` whose iteration computes the Speckle2Self loss from the views.
+
+    Each batch must hold the views under ``view_keys`` and no clean image (any of ``CLEAN_KEYS``
+    present raises :class:`~monai_despeckle.errors.InvalidParameterError`: a self-supervised
+    model must never see one). The output dict has ``image`` (full-scale view), ``pred`` (its
+    reconstruction), ``loss`` and the loss parts ``reconstruction`` and ``consistency``. Fires
+    MONAI's ``IterationEvents`` like ``SupervisedTrainer``.
+
+    Args:
+        device: where to train.
+        max_epochs: number of epochs.
+        train_data_loader: batches of views (from
+            :func:`~monai_despeckle.engines.data.self_supervised_transform`).
+        network: the :class:`~monai_despeckle.networks.Speckle2Self` training model.
+        optimizer: its optimiser.
+        loss_function: the :class:`~monai_despeckle.losses.Speckle2SelfLoss`.
+        view_keys: batch keys of the views, full scale first.
+        epoch_length: iterations per epoch (default: the loader's length).
+        train_handlers: handlers to attach.
+        amp: autocast + gradient scaling on CUDA.
+        **kwargs: other ``monai.engines.Trainer`` arguments.
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str,
+        max_epochs: int,
+        train_data_loader: Any,
+        network: Speckle2Self,
+        optimizer: Optimizer,
+        loss_function: Speckle2SelfLoss,
+        view_keys: Sequence[str] = tuple(view_keys()),
+        epoch_length: int | None = None,
+        train_handlers: Sequence[Any] | None = None,
+        amp: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            device=device,
+            max_epochs=max_epochs,
+            data_loader=train_data_loader,
+            epoch_length=epoch_length,
+            handlers=train_handlers,
+            amp=amp,
+            decollate=False,
+            **kwargs,
+        )
+        if len(view_keys) != network.num_views:
+            raise InvalidParameterError(f"{network.num_views} views expected, got keys {list(view_keys)}")
+        self.register_events(*IterationEvents)
+        self.network = network
+        self.optimizer = optimizer
+        self.loss_function = loss_function
+        self.view_keys = list(view_keys)
+
+    def _iteration(self, engine: Speckle2SelfTrainer, batchdata: dict[str, Any]) -> dict[str, Any]:
+        if batchdata is None:
+            raise ValueError("Must provide batch data for current iteration.")
+        clean = sorted(k for k in CLEAN_KEYS if k in batchdata)
+        if clean:
+            raise InvalidParameterError(
+                f"self-supervised training received a clean image under {', '.join(clean)}; "
+                "Speckle2Self trains on noisy views only"
+            )
+        views = [
+            batchdata[key].to(engine.state.device, non_blocking=engine.non_blocking)
+            for key in engine.view_keys
+        ]
+        engine.state.output = {Keys.IMAGE: views[0]}
+        engine.network.train()
+        engine.optimizer.zero_grad(set_to_none=True)
+        use_amp = engine.amp and engine.scaler is not None
+        with torch.autocast("cuda", **engine.amp_kwargs) if use_amp else nullcontext():
+            outputs = engine.network(views)
+            engine.state.output[Keys.PRED] = outputs[0]
+            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+            parts = engine.loss_function([o.float() for o in outputs], views)
+            engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        if use_amp:
+            engine.scaler.scale(parts.total).backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.scaler.step(engine.optimizer)
+            engine.scaler.update()
+        else:
+            parts.total.backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.optimizer.step()
+        engine.state.output[Keys.PRED] = outputs[0].detach()
+        engine.state.output[Keys.LOSS] = parts.total.detach()
+        engine.state.output.update({k: v.detach() for k, v in parts.items() if k != "total"})
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output
+
+
+def train_speckle2self(
+    config: TrainConfig | None = None,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    train_handlers: Sequence[Any] = (),
+    **overrides: Any,
+) -> TrainResult:
+    """Train Speckle2Self on the noisy images of ``config.data``.
+
+    Args:
+        config: the run's settings; ``config.model`` holds :class:`~monai_despeckle.networks.Speckle2Self`
+            keyword arguments (e.g. ``{"features": [32, 64, 128, 256]}``). Its noise options apply
+            only to the validation of real frames (synthetic speckle on the clean frame).
+        scales: multi-scale perturbation scales, full scale first (the paper's 1, 0.5, 0.25).
+        train_handlers: more handlers to attach to the trainer (objects with ``attach(engine)``).
+        **overrides: :class:`TrainConfig` fields to override.
+
+    Returns:
+        :class:`TrainResult`; ``model.pt`` is the state_dict of the inference network
+        (:class:`~monai_despeckle.networks.Speckle2SelfInference`: full-scale encoder + decoder).
+    """
+    config = TrainConfig.build(config, **overrides)
+    if not scales or float(scales[0]) != 1.0:
+        raise InvalidParameterError(
+            f"the first Speckle2Self scale must be 1.0 (the full image), got {scales!r}"
+        )
+    lists, device, amp = start(config)
+    model = Speckle2Self(num_views=len(scales), **config.model).to(device)
+    inference = model.inference_network()
+    check_patch(config, model)
+    if config.patch_size < 2 * model.size_multiple:  # InstanceNorm needs > 1 pixel at the bottleneck
+        raise InvalidParameterError(
+            f"Speckle2Self needs patch_size >= {2 * model.size_multiple}, got {config.patch_size}"
+        )
+    out = prepare_output(config, "speckle2self")
+    noisy_only = self_supervised_lists(lists)
+    loader = train_loader(
+        noisy_only.train,
+        self_supervised_transform(config.patch_size, config.patch_mode, scales, config.augment),
+        config.batch_size,
+        config.seed,
+        config.num_workers,
+        config.cache_rate,
+    )
+    val_transform = supervised_transform(
+        lists.paired,
+        config.patch_size,
+        train=False,
+        patch_mode=config.patch_mode,
+        noise=config.noise,
+        variances=config.variances,
+        rayleigh_strength=config.rayleigh_strength,
+    )
+    val_loader = validation_data(lists, val_transform, config)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr or SPECKLE2SELF_LR, betas=SPECKLE2SELF_BETAS
+    )
+    trainer = Speckle2SelfTrainer(
+        device=device,
+        max_epochs=config.max_epochs,
+        train_data_loader=loader,
+        network=model,
+        optimizer=optimizer,
+        loss_function=Speckle2SelfLoss(),
+        view_keys=view_keys(len(scales)),
+        amp=amp,
+    )
+    evaluator = make_evaluator(inference, val_loader, device, amp, config.key_metric)
+    return run_workflow(
+        config,
+        out,
+        trainer,
+        evaluator,
+        inference,
+        ["loss", "reconstruction", "consistency"],
+        input_metrics(val_loader),
+        extra_final={"speckle2self_train_final.pt": model},
+        train_handlers=train_handlers,
+    )

@@ -1,0 +1,401 @@
+"""What every training workflow shares: its configuration, its result, validation and the run itself.
+
+A workflow (:mod:`~monai_despeckle.engines.supervised`, :mod:`~monai_despeckle.engines.self_supervised`,
+:mod:`~monai_despeckle.engines.adversarial`) builds its data, networks and ``monai.engines`` trainer,
+then hands them to :func:`run_workflow`, which wires the standard MONAI handlers (validation every
+``val_interval`` epochs with PSNR/SSIM, best-model checkpoint, early stopping, console / TensorBoard
+stats, progress bar, per-epoch history) and runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from monai.engines import SupervisedEvaluator, Trainer
+from monai.handlers import (
+    CheckpointSaver,
+    EarlyStopHandler,
+    StatsHandler,
+    TensorBoardStatsHandler,
+    ValidationHandler,
+    stopping_fn_from_metric,
+)
+from monai.utils import set_determinism
+from torch import nn
+
+from monai_despeckle import __version__
+from monai_despeckle.engines.data import (
+    PATCH_MODES,
+    SEED_PAPER_VARIANCES,
+    DataLists,
+    datalists,
+    fixed_dataset,
+)
+from monai_despeckle.engines.handlers import (
+    TrainingHistory,
+    metric_handlers,
+    output_scalar,
+    plot_training_curve,
+)
+from monai_despeckle.errors import InvalidParameterError, OutputPathError
+from monai_despeckle.metrics import psnr, ssim
+
+__all__ = [
+    "BEST_CHECKPOINT",
+    "FINAL_CHECKPOINT",
+    "HISTORY_CSV",
+    "TrainConfig",
+    "TrainResult",
+    "make_evaluator",
+    "resolve_device",
+    "run_workflow",
+]
+
+BEST_CHECKPOINT = "model.pt"
+FINAL_CHECKPOINT = "model_final.pt"
+HISTORY_CSV = "history.csv"
+KEY_METRICS: tuple[str, ...] = ("psnr", "ssim")
+MIN_PATCH = 16
+
+
+@dataclass
+class TrainConfig:
+    """Plain, JSON-friendly settings of a training run (usable from a bundle's ``train.json``).
+
+    Attributes:
+        data: ``"phantoms:breast"`` / ``"phantoms:carotid"`` (simulated in memory), a folder with
+            ``split.json`` (real images, e.g. ``../shared/data/busi``) or a simulated data set
+            folder with ``datalist.json``.
+        output_dir: where checkpoints, history, TensorBoard logs and ``config.json`` go.
+        patch_size: side of the square training patches (a multiple of the network's size_multiple).
+        batch_size: images per training batch.
+        max_epochs: epochs to train (early stopping may end sooner).
+        lr: learning rate; None for the workflow's published default.
+        val_interval: validate every this many epochs.
+        early_stop_patience: validations without improvement before stopping (0: never).
+        key_metric: validation metric that picks the best checkpoint: ``"psnr"`` or ``"ssim"``.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        seed: seeds data order, augmentation, synthetic speckle and weight initialisation.
+        amp: mixed precision on CUDA (ignored on the CPU).
+        num_workers: data loader worker processes.
+        cache_rate: fraction of the training set kept in memory after loading and resizing.
+        patch_mode: ``"resize"`` whole frames to the patch (seed paper) or ``"crop"`` patches.
+        noise: synthetic speckle for real clean images: ``"gaussian"`` (scikit-image speckle) or
+            ``"rayleigh"``.
+        variances: speckle variances drawn per image (``noise="gaussian"``).
+        rayleigh_strength: Rayleigh strength, a number or ``[min, max]`` (``noise="rayleigh"``).
+        augment: random left-right flips in training.
+        phantom_count: number of phantoms for a ``phantoms:`` source.
+        val_fraction: validation fraction of a ``phantoms:`` source.
+        max_train: use at most this many training images (None: all).
+        max_val: use at most this many validation images (None: all).
+        model: keyword arguments of the network (e.g. ``{"features": [16, 32, 64]}``).
+        progress: show a progress bar.
+        tensorboard: write TensorBoard event files under ``output_dir/tensorboard``.
+        plot: draw ``training_curve.png`` from the history at the end.
+    """
+
+    data: str = "phantoms:breast"
+    output_dir: str = "runs/train"
+    patch_size: int = 128
+    batch_size: int = 16
+    max_epochs: int = 100
+    lr: float | None = None
+    val_interval: int = 1
+    early_stop_patience: int = 20
+    key_metric: str = "psnr"
+    device: str = "auto"
+    seed: int = 0
+    amp: bool = False
+    num_workers: int = 0
+    cache_rate: float = 1.0
+    patch_mode: str = "resize"
+    noise: str = "gaussian"
+    variances: Sequence[float] = SEED_PAPER_VARIANCES
+    rayleigh_strength: float | Sequence[float] = 1.0
+    augment: bool = True
+    phantom_count: int = 64
+    val_fraction: float = 0.25
+    max_train: int | None = None
+    max_val: int | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    tensorboard: bool = True
+    plot: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("patch_size", "batch_size", "max_epochs", "val_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.patch_size < MIN_PATCH:
+            raise InvalidParameterError(
+                f"patch_size must be >= {MIN_PATCH} (SSIM's 11-pixel window), got {self.patch_size}"
+            )
+        if self.early_stop_patience < 0:
+            raise InvalidParameterError(f"early_stop_patience must be >= 0, got {self.early_stop_patience!r}")
+        if self.key_metric not in KEY_METRICS:
+            raise InvalidParameterError(
+                f"key_metric must be one of {', '.join(KEY_METRICS)}, got {self.key_metric!r}"
+            )
+        if self.patch_mode not in PATCH_MODES:
+            raise InvalidParameterError(
+                f"patch_mode must be one of {', '.join(PATCH_MODES)}, got {self.patch_mode!r}"
+            )
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidParameterError(f"lr must be a positive number, got {self.lr!r}")
+
+    @classmethod
+    def build(cls, config: TrainConfig | None = None, **overrides: Any) -> TrainConfig:
+        """``config`` (or the defaults) with ``overrides`` applied; unknown names are refused."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise InvalidParameterError(f"unknown training option(s): {', '.join(unknown)}")
+        return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON types."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        output_dir: the run's folder.
+        best_checkpoint: state_dict of the inference network at the best validation (``model.pt``).
+        final_checkpoint: state_dict after the last epoch (``model_final.pt``).
+        history_file: per-epoch CSV (``history.csv``; ``history.json`` beside it).
+        history: the rows of the history file.
+        best_metric: best value of the key validation metric.
+        best_epoch: epoch of ``best_metric``.
+        epochs: epochs actually run.
+        input_metrics: PSNR/SSIM of the noisy validation inputs themselves (the bar to beat).
+        network: the trained inference network (final weights), on the CPU.
+    """
+
+    output_dir: Path
+    best_checkpoint: Path | None
+    final_checkpoint: Path
+    history_file: Path
+    history: list[dict[str, Any]]
+    best_metric: float | None
+    best_epoch: int | None
+    epochs: int
+    input_metrics: dict[str, float]
+    network: nn.Module
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else as ``torch.device``."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidParameterError(f"invalid device {device!r} ({err})") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def prepare_output(config: TrainConfig, workflow: str) -> Path:
+    """Create the output folder (refusing to mix with another run's checkpoints); write ``config.json``."""
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError("exists and is not a folder", out)
+    if (out / BEST_CHECKPOINT).exists() or (out / FINAL_CHECKPOINT).exists():
+        raise OutputPathError("already holds a trained model; choose a new output folder", out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"workflow": workflow, "monai_despeckle": __version__, "config": config.to_json()}
+    (out / "config.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool]:
+    """Check the data source, pick the device, seed every random generator.
+
+    Returns:
+        The source's datalists, the device and the effective AMP flag (CUDA only).
+    """
+    lists = datalists(
+        config.data,
+        size=config.patch_size,
+        seed=config.seed,
+        phantom_count=config.phantom_count,
+        val_fraction=config.val_fraction,
+        max_train=config.max_train,
+        max_val=config.max_val,
+    )
+    device = resolve_device(config.device)
+    set_determinism(seed=config.seed)
+    return lists, device, bool(config.amp and device.type == "cuda")
+
+
+def check_patch(config: TrainConfig, network: nn.Module) -> None:
+    """The patch must be a multiple of the network's ``size_multiple``."""
+    multiple = int(getattr(network, "size_multiple", 1))
+    if config.patch_size % multiple:
+        suggestion = max(multiple, config.patch_size // multiple * multiple)
+        raise InvalidParameterError(
+            f"patch_size {config.patch_size} is not a multiple of {multiple}, which "
+            f"{type(network).__name__} needs; use e.g. {suggestion}"
+        )
+
+
+def validation_data(lists: DataLists, transform: Any, config: TrainConfig) -> torch.utils.data.DataLoader:
+    """A loader over the validation set, its synthetic speckle drawn once (seeded)."""
+    from monai.data import DataLoader
+
+    if not lists.val:
+        raise InvalidParameterError(f"no validation images in {lists.source}; validation needs at least one")
+    dataset = fixed_dataset(lists.val, transform, seed=config.seed + 1)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=0)
+
+
+def input_metrics(loader: torch.utils.data.DataLoader) -> dict[str, float]:
+    """Mean PSNR/SSIM of the noisy validation inputs against their clean references."""
+    images = torch.cat([batch["image"] for batch in loader])
+    labels = torch.cat([batch["label"] for batch in loader])
+    return {"psnr": float(psnr(images, labels).mean()), "ssim": float(ssim(images, labels).mean())}
+
+
+def make_evaluator(
+    network: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    amp: bool,
+    key_metric: str = "psnr",
+) -> SupervisedEvaluator:
+    """``SupervisedEvaluator`` of ``network`` on ``loader`` computing ``val_psnr`` and ``val_ssim``.
+
+    Args:
+        network: the inference network (``[N, 1, H, W]`` → same shape).
+        loader: batches of ``{"image": noisy, "label": clean}``.
+        device: where to evaluate.
+        amp: autocast on CUDA.
+        key_metric: ``"psnr"`` or ``"ssim"``: the key metric, which picks the best checkpoint.
+    """
+    metrics = metric_handlers()
+    key = f"val_{key_metric}"
+    if key not in metrics:
+        raise InvalidParameterError(f"key_metric must be one of {', '.join(KEY_METRICS)}, got {key_metric!r}")
+    return SupervisedEvaluator(
+        device=device,
+        val_data_loader=loader,
+        network=network,
+        key_val_metric={key: metrics.pop(key)},
+        additional_metrics=metrics,
+        amp=amp,
+    )
+
+
+def run_workflow(
+    config: TrainConfig,
+    out: Path,
+    trainer: Trainer,
+    evaluator: SupervisedEvaluator,
+    network: nn.Module,
+    loss_keys: Sequence[str],
+    baseline: dict[str, float],
+    extra_final: dict[str, nn.Module] | None = None,
+    train_handlers: Sequence[Any] = (),
+) -> TrainResult:
+    """Attach the standard handlers to ``trainer`` / ``evaluator``, train, and collect the result.
+
+    Args:
+        config: the run's settings.
+        out: the output folder.
+        trainer: a ``monai.engines`` trainer, not yet run.
+        evaluator: validates ``network`` (see :func:`make_evaluator`).
+        network: the inference network whose state_dict is checkpointed.
+        loss_keys: scalar entries of the trainer's output to average per epoch (first = the loss).
+        baseline: metrics of the noisy validation inputs (recorded in the history).
+        extra_final: other modules to save after the last epoch, ``{file name: module}``.
+        train_handlers: more handlers (objects with ``attach(engine)``) for the trainer.
+    """
+    key_name = evaluator.state.key_metric_name  # the best checkpoint and early stopping follow it
+    writer = None
+    if config.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(out / "tensorboard"))
+    first = loss_keys[0]
+
+    ValidationHandler(interval=config.val_interval, validator=evaluator, epoch_level=True).attach(trainer)
+    StatsHandler(tag_name="train_loss", output_transform=lambda o: output_scalar(o, first)).attach(trainer)
+    StatsHandler(
+        iteration_log=False,
+        output_transform=lambda _: None,
+        global_epoch_transform=lambda _: trainer.state.epoch,
+    ).attach(evaluator)
+    if writer is not None:
+        TensorBoardStatsHandler(
+            summary_writer=writer, tag_name="train_loss", output_transform=lambda o: output_scalar(o, first)
+        ).attach(trainer)
+        TensorBoardStatsHandler(
+            summary_writer=writer,
+            iteration_log=False,
+            output_transform=lambda _: None,
+            global_epoch_transform=lambda _: trainer.state.epoch,
+        ).attach(evaluator)
+    if config.progress:
+        from ignite.handlers import ProgressBar
+
+        ProgressBar(desc="train ").attach(
+            trainer, output_transform=lambda o: {first: output_scalar(o, first)}
+        )
+    CheckpointSaver(
+        str(out),
+        {"model": network},
+        save_key_metric=True,
+        key_metric_name=key_name,
+        key_metric_filename=BEST_CHECKPOINT,
+    ).attach(evaluator)
+    CheckpointSaver(str(out), {"model": network}, save_final=True, final_filename=FINAL_CHECKPOINT).attach(
+        trainer
+    )
+    for filename, module in (extra_final or {}).items():
+        CheckpointSaver(str(out), {"model": module}, save_final=True, final_filename=filename).attach(trainer)
+    if config.early_stop_patience:
+        EarlyStopHandler(
+            patience=config.early_stop_patience,
+            score_function=stopping_fn_from_metric(key_name),
+            trainer=trainer,
+        ).attach(evaluator)
+    history = TrainingHistory(
+        out / HISTORY_CSV, loss_keys, evaluator, baseline={f"input_{k}": v for k, v in baseline.items()}
+    )
+    for handler in train_handlers:
+        handler.attach(trainer)
+    history.attach(trainer)  # last: runs after validation on EPOCH_COMPLETED
+    try:
+        trainer.run()
+    finally:
+        if writer is not None:
+            writer.close()
+    if config.plot and history.rows:
+        plot_training_curve(out / HISTORY_CSV, out / "training_curve.png")
+    best = out / BEST_CHECKPOINT
+    validated = evaluator.state.best_metric_epoch != -1
+    return TrainResult(
+        output_dir=out,
+        best_checkpoint=best if best.is_file() else None,
+        final_checkpoint=out / FINAL_CHECKPOINT,
+        history_file=out / HISTORY_CSV,
+        history=list(history.rows),
+        best_metric=float(evaluator.state.best_metric) if validated else None,
+        best_epoch=int(evaluator.state.best_metric_epoch) if validated else None,
+        epochs=int(trainer.state.epoch),
+        input_metrics=dict(baseline),
+        network=network.cpu().eval(),
+    )
