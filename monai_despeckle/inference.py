@@ -1,59 +1,424 @@
-"""Run a despeckling Method over every frame of an UltrasoundImage.
+"""The inference engine: apply a despeckling Method to every frame of an image, a volume or a file.
 
-This is the single path the CLI, the demo, the Slicer module and the MONAI Label app use to
-apply a method: frames go through in batches of ``[N, 1, H, W]`` tensors and come back into an
-image with unchanged geometry and metadata.
+:class:`Despeckler` is the one path the CLI, the demo, the Slicer module and the MONAI Label app
+use. It resolves a method (a registered name, a network, an exported ONNX/TorchScript file),
+chooses the device, precision and batch size, and runs frames through in batches of
+``[N, 1, H, W]`` tensors:
+
+- :meth:`Despeckler.run`: an in-memory :class:`UltrasoundImage`, frame by frame along axis 0,
+  or slice by slice along axis 1 or 2 of a volume (MONAI's ``SliceInferer``);
+- :meth:`Despeckler.iter_frames`: a stream of frame chunks (bounded memory);
+- :meth:`Despeckler.run_file`: file to file through :mod:`monai_despeckle.io.streaming`, so a long
+  cine is read, processed and written a chunk at a time.
+
+Networks enter as :class:`~monai_despeckle.runtime.NetworkMethod` (re-exported here).
+Batches are formed from the global frame order only, so a streamed run and a whole-array run put
+the same frames together and give bit-identical output. Geometry and metadata pass through
+unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from monai.inferers import SliceInferer
+from torch import nn
 from tqdm.auto import tqdm
 
+from monai_despeckle import __version__
+from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.methods import Method
+from monai_despeckle.methods import Method, get_method_spec
+from monai_despeckle.runtime import (
+    BACKENDS,
+    FrameTransfer,
+    NetworkMethod,
+    choose_batch_size,
+    configure_torch,
+    is_exported_model,
+    measure_bytes_per_frame,
+    parse_batch_size,
+    resolve_device,
+    resolve_precision,
+)
+
+DEFAULT_CHUNK_FRAMES = 32
+AXES = (0, 1, 2)
 
 
-def iter_batches(frames: np.ndarray, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, frames[start:start + batch_size])`` over the leading axis."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for start in range(0, frames.shape[0], batch_size):
-        yield start, frames[start : start + batch_size]
+def _method_from_name(
+    name: str,
+    params: Mapping[str, Any],
+    device: torch.device,
+    precision: str,
+    backend: str | None,
+    **runtime: Any,
+) -> tuple[Method, bool]:
+    """A registered method, or an exported model file; and whether it may run on a GPU."""
+    if is_exported_model(name):  # registry names have no file suffix
+        return NetworkMethod.from_file(name, device=device), True
+    spec = get_method_spec(name)
+    built = spec.factory(**params)
+    device = device if spec.gpu else torch.device("cpu")
+    if isinstance(built, nn.Module):
+        built = NetworkMethod(
+            built, spec.name, device=device, precision=precision, backend=backend or "torch", **runtime
+        )
+    elif isinstance(built, NetworkMethod):
+        built = built.configured(device=device, precision=precision, backend=backend, **runtime)
+    return built, spec.gpu
+
+
+def _check_backend(backend: str, method: Method) -> str:
+    if backend == "auto":
+        return method.backend.name if isinstance(method, NetworkMethod) else "torch"
+    if backend not in BACKENDS:
+        raise InvalidParameterError(
+            f"unknown backend {backend!r}; choose auto or one of {', '.join(BACKENDS)}"
+        )
+    if backend != "torch" and not isinstance(method, NetworkMethod):
+        raise InvalidParameterError(
+            f"backend {backend!r} needs a network; {method.name!r} is not one (use backend 'torch')"
+        )
+    return backend
+
+
+def _take(queue: deque[np.ndarray], count: int) -> np.ndarray:
+    """Remove the first ``count`` frames from a queue of ``[n, H, W]`` arrays and return them."""
+    parts, taken = [], 0
+    while taken < count:
+        head = queue.popleft()
+        need = count - taken
+        if head.shape[0] > need:
+            queue.appendleft(head[need:])
+            head = head[:need]
+        parts.append(head)
+        taken += head.shape[0]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+class Despeckler:
+    """Apply a despeckling method to images, frame streams and files.
+
+    Args:
+        method: a registered method name (``monai-despeckle methods``), a Method object, a
+            network (:class:`torch.nn.Module` with ``size_multiple``), an exported ``.onnx`` /
+            TorchScript file, or None for :func:`monai_despeckle.defaults.default_method_name`.
+        device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+            Methods that cannot run on a GPU (``MethodSpec.gpu`` False, e.g. the scikit-image
+            filters) run on the CPU whatever is asked.
+        batch_size: frames per call, or ``"auto"`` (GPU: from free memory and a probe batch;
+            CPU: a few megapixels, see :mod:`monai_despeckle.runtime.batch_size`).
+        precision: networks only: ``"auto"`` (bf16 if the GPU supports it, else fp16; fp32 on CPU),
+            ``"fp32"``, ``"bf16"``, ``"fp16"``. Classical filters always compute in float32.
+        backend: networks only: ``"auto"``/``"torch"`` (eager), ``"torchscript"`` or ``"onnx"``.
+        channels_last: networks only: NHWC layout (default: on CUDA).
+        compile: networks only: ``torch.compile`` the module.
+        progress: show a tqdm progress bar (frames and frames/s).
+        method_params: keyword parameters for the registered method's factory.
+    """
+
+    def __init__(
+        self,
+        method: str | Path | Method | nn.Module | None = None,
+        *,
+        device: str | torch.device = "auto",
+        batch_size: int | str = "auto",
+        precision: str = "auto",
+        backend: str = "auto",
+        channels_last: bool | None = None,
+        compile: bool = False,
+        progress: bool = False,
+        method_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        parse_batch_size(batch_size)  # fail early on a bad value
+        requested = resolve_device(device)
+        resolve_precision(precision, requested)
+        runtime = {"channels_last": channels_last, "compile": compile}
+        network_backend = None if backend == "auto" else backend  # None: a NetworkMethod keeps its own
+        if method is None:
+            from monai_despeckle.defaults import default_method_name
+
+            method = default_method_name()
+        if isinstance(method, (str, Path)):
+            resolved, may_use_gpu = _method_from_name(
+                str(method), method_params or {}, requested, precision, network_backend, **runtime
+            )
+        elif isinstance(method, NetworkMethod):
+            resolved, may_use_gpu = (
+                method.configured(device=requested, precision=precision, backend=network_backend, **runtime),
+                True,
+            )
+        elif isinstance(method, nn.Module):
+            resolved = NetworkMethod(
+                method,
+                type(method).__name__,
+                device=requested,
+                precision=precision,
+                backend=network_backend or "torch",
+                **runtime,
+            )
+            may_use_gpu = True
+        elif callable(method) and hasattr(method, "name"):
+            resolved, may_use_gpu = method, bool(getattr(method, "gpu", True))
+        else:
+            raise InvalidParameterError(f"not a despeckling method: {method!r}")
+        self.backend = _check_backend(backend, resolved)
+        self.method: Method = resolved
+        self.device = requested if may_use_gpu else torch.device("cpu")
+        self.precision = resolved.precision if isinstance(resolved, NetworkMethod) else "fp32"
+        self.progress = progress
+        self._batch_request = batch_size
+        self._batch_sizes: dict[tuple[int, int], int] = {}
+        self._transfer = FrameTransfer(self.device)
+        self.frames_processed = 0  # frames (or slices) despeckled so far, for rate reports
+        configure_torch(self.device)
+
+    @property
+    def name(self) -> str:
+        """The method's name."""
+        return self.method.name
+
+    def describe(self) -> dict[str, Any]:
+        """Method, device, precision, backend and requested batch size (for logs and reports)."""
+        return {
+            "method": self.name,
+            "device": str(self.device),
+            "precision": self.precision,
+            "backend": self.backend,
+            "batch_size": self._batch_request,
+        }
+
+    def batch_size_for(self, frame_shape: tuple[int, int]) -> int:
+        """The batch size used for frames of ``frame_shape`` (chosen once per shape).
+
+        ``"auto"``: on CUDA from the free memory and a probe batch's measured peak; for a network on
+        the CPU from a memory budget and its estimated activation memory; else a few megapixels.
+        """
+        key = (int(frame_shape[0]), int(frame_shape[1]))
+        if key not in self._batch_sizes:
+            per_frame = None
+            if parse_batch_size(self._batch_request) is None:
+                if self.device.type == "cuda":
+                    per_frame = measure_bytes_per_frame(self.method, key, self.device)
+                elif isinstance(self.method, NetworkMethod):
+                    multiple = self.method.size_multiple
+                    padded = math.ceil(key[0] / multiple) * multiple * math.ceil(key[1] / multiple) * multiple
+                    per_frame = int(self.method.activation_bytes_per_pixel * padded)
+            self._batch_sizes[key] = choose_batch_size(
+                self._batch_request, self.device, key, bytes_per_frame=per_frame
+            )
+        return self._batch_sizes[key]
+
+    def _process(self, batch: np.ndarray) -> np.ndarray:
+        frames = self._transfer.to_device(batch)
+        result = self._apply(frames)
+        return self._transfer.to_host(result)
+
+    def _apply(self, frames: torch.Tensor) -> torch.Tensor:
+        """The method on one batch on the compute device, checked and clamped to [0, 1]."""
+        result = self.method(frames)
+        if result.shape != frames.shape:
+            raise RuntimeError(f"method {self.name!r} changed the shape {frames.shape} -> {result.shape}")
+        self.frames_processed += frames.shape[0]
+        return result.clamp(0.0, 1.0)
+
+    def iter_frames(self, chunks: Iterable[np.ndarray], *, total: int | None = None) -> Iterator[np.ndarray]:
+        """Despeckle a stream of frames, yielding one result per input chunk, in order.
+
+        Frames are regrouped into batches by their position in the stream (frames 0..B-1,
+        B..2B-1, ...), independent of how the stream is cut into chunks, so any chunking gives the
+        same output. At most one chunk plus one batch is held in memory.
+
+        Args:
+            chunks: float arrays in [0, 1], each one frame ``[H, W]`` or a chunk ``[n, H, W]``.
+            total: number of frames, for the progress bar.
+
+        Yields:
+            float32 arrays of the same shapes as the inputs.
+
+        Raises:
+            InvalidImageError: a chunk that is not float ``[H, W]`` / ``[n, H, W]``.
+        """
+        pending: deque[np.ndarray] = deque()  # input frames not yet in a batch
+        done: deque[np.ndarray] = deque()  # results not yet handed out
+        layout: deque[tuple[int, bool]] = deque()  # (frames, was 2-D) of each chunk not yet yielded
+        counts = {"pending": 0, "done": 0}
+        shape: tuple[int, ...] | None = None
+
+        def run_batch(size: int) -> None:
+            result = self._process(_take(pending, size))
+            counts["pending"] -= size
+            done.append(result)
+            counts["done"] += size
+            bar.update(size)
+
+        def ready() -> Iterator[np.ndarray]:
+            while layout and counts["done"] >= layout[0][0]:
+                size, was_2d = layout.popleft()
+                out = _take(done, size) if size else np.empty((0, *shape[1:]), np.float32)
+                counts["done"] -= size
+                yield out[0] if was_2d else out
+
+        with tqdm(total=total, unit="frame", desc=self.name, disable=not self.progress) as bar:
+            for chunk in chunks:
+                frames = np.asarray(chunk)
+                if frames.ndim not in (2, 3) or not np.issubdtype(frames.dtype, np.floating):
+                    raise InvalidImageError(
+                        f"expected float frames [H, W] or [n, H, W] in [0, 1], got {frames.dtype} "
+                        f"{list(frames.shape)}"
+                    )
+                was_2d = frames.ndim == 2
+                frames = frames[None] if was_2d else frames
+                if shape is not None and frames.shape[1:] != shape[1:] and counts["pending"]:
+                    run_batch(counts["pending"])  # frame size changes: finish the old size first
+                shape = frames.shape
+                layout.append((frames.shape[0], was_2d))
+                if frames.shape[0]:
+                    pending.append(frames.astype(np.float32, copy=False))
+                    counts["pending"] += frames.shape[0]
+                batch = self.batch_size_for(frames.shape[1:])
+                while counts["pending"] >= batch:
+                    run_batch(batch)
+                yield from ready()
+            if counts["pending"]:
+                run_batch(counts["pending"])
+            yield from ready()
+
+    def _run_frames(self, frames: np.ndarray) -> np.ndarray:
+        out = np.empty(frames.shape, dtype=np.float32)
+        step = self.batch_size_for(frames.shape[1:])
+        starts = range(0, frames.shape[0], step)
+        chunks = (frames[start : start + step] for start in starts)
+        for start, result in zip(starts, self.iter_frames(chunks, total=frames.shape[0]), strict=True):
+            out[start : start + result.shape[0]] = result
+        return out
+
+    def _run_along(self, frames: np.ndarray, axis: int) -> np.ndarray:
+        """Every slice ``frames.take(i, axis)`` through the method, with MONAI's ``SliceInferer``.
+
+        ``SliceInferer`` cuts the volume into 2-D slices along ``spatial_dim``, batches them
+        (``sw_batch_size``), moves them to the compute device and writes the results back in place.
+        Each window is a whole slice (``roi_size`` = slice shape) and windows are blended with
+        constant weight 1, so the result is exactly the method's output on each slice.
+        """
+        slice_shape = tuple(size for dim, size in enumerate(frames.shape) if dim != axis)
+        inferer = SliceInferer(
+            spatial_dim=axis,
+            roi_size=slice_shape,
+            sw_batch_size=self.batch_size_for(slice_shape),
+            overlap=0.0,
+            mode="constant",
+            sw_device=self.device,
+            device=torch.device("cpu"),
+            progress=self.progress,
+        )
+        volume = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))[None, None]
+        with torch.inference_mode():
+            result = inferer(volume, self._apply)
+        return torch.as_tensor(result)[0, 0].to(torch.float32).numpy()
+
+    def run(self, image: UltrasoundImage, axis: int = 0) -> UltrasoundImage:
+        """Despeckle every frame of ``image`` (2-D image, cine, or volume slices).
+
+        Args:
+            image: frames ``[T, H, W]`` in [0, 1].
+            axis: 0 processes each ``[H, W]`` frame (the frames of a cine, the slices of a volume
+                along T); 1 or 2 reslice a volume and process each ``[T, W]`` or ``[T, H]`` slice,
+                then put the result back in ``[T, H, W]`` order.
+
+        Returns:
+            A new image with the same geometry, kind, intensity mapping and metadata (plus a
+            ``derivation_description`` naming the method, which the DICOM writer records).
+
+        Raises:
+            InvalidParameterError: bad axis, or axis 1/2 on an image with a single frame.
+        """
+        if axis not in AXES:
+            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}")
+        if axis == 0:
+            out = self._run_frames(image.frames)
+        else:
+            if image.num_frames < 2:
+                raise InvalidParameterError(
+                    f"axis {axis} processes slices across the frames, but the image has a single frame"
+                )
+            out = self._run_along(image.frames, axis)
+        result = image.with_frames(out)
+        result.metadata["derivation_description"] = self.derivation_description()
+        return result
+
+    def derivation_description(self) -> str:
+        """What was done, for the output's provenance (DICOM Derivation Description)."""
+        return f"Speckle reduction ({self.name}) by monai-despeckle {__version__}"
+
+    def run_file(
+        self,
+        source: str | Path,
+        output: str | Path,
+        *,
+        axis: int = 0,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        overwrite: bool = False,
+    ) -> Path:
+        """Despeckle an image file (or frames folder) into ``output``, streaming along axis 0.
+
+        Frames are read, processed and written ``chunk_frames`` at a time where the format allows
+        (see :mod:`monai_despeckle.io.streaming`); ``axis`` 1 or 2 needs the whole volume in memory.
+        The output is written to a temporary location and renamed into place; on any error nothing
+        is left at ``output``, and the input is never overwritten.
+
+        Returns:
+            The output path.
+
+        Raises:
+            DespeckleError: a subclass naming the file (missing, corrupt, unsupported, output
+                not allowed...).
+        """
+        from monai_despeckle import io
+        from monai_despeckle.io.streaming import open_sink, open_source
+
+        if chunk_frames < 1:
+            raise InvalidParameterError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        if axis != 0:
+            return io.save(self.run(io.load(source), axis=axis), output, overwrite=overwrite)
+        with open_source(source) as frames:
+            metadata = {**frames.header.metadata, "derivation_description": self.derivation_description()}
+            header = dataclasses.replace(frames.header, metadata=metadata)
+            with open_sink(output, header, overwrite=overwrite) as sink:
+                for result in self.iter_frames(frames.iter_chunks(chunk_frames), total=frames.num_frames):
+                    sink.write(result)
+        return Path(output)
+
+    def __repr__(self) -> str:
+        return f"Despeckler({self.method!r}, device={self.device}, backend={self.backend})"
 
 
 def despeckle(
     image: UltrasoundImage,
-    method: Method,
+    method: str | Method | nn.Module,
     *,
-    batch_size: int = 8,
-    device: str | torch.device = "cpu",
+    batch_size: int | str = 8,
+    device: str | torch.device = "auto",
     progress: bool = False,
 ) -> UltrasoundImage:
-    """Apply ``method`` to every frame of ``image`` and return a new image with the same geometry.
+    """Apply ``method`` to every frame of ``image``; a shortcut for ``Despeckler(...).run(image)``.
 
     Args:
         image: the input; its frames are float32 ``[T, H, W]`` in [0, 1].
-        method: any registered Method (classical filter or network).
-        batch_size: frames per call of the method.
-        device: where the frames are sent before calling the method.
+        method: a registered method name, a Method object, or a network.
+        batch_size: frames per call of the method (or ``"auto"``).
+        device: where the method runs (``"auto"``: CUDA if available).
         progress: show a progress bar (frames).
     """
-    out = np.empty_like(image.frames)
-    with (
-        torch.inference_mode(),
-        tqdm(total=image.num_frames, unit="frame", disable=not progress, desc=method.name) as bar,
-    ):
-        for start, chunk in iter_batches(image.frames, batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(chunk)).unsqueeze(1).to(device)
-            result = method(batch)
-            if result.shape != batch.shape:
-                raise RuntimeError(
-                    f"method {method.name!r} changed the shape {batch.shape} -> {result.shape}"
-                )
-            out[start : start + chunk.shape[0]] = result.squeeze(1).clamp_(0.0, 1.0).cpu().numpy()
-            bar.update(chunk.shape[0])
-    return image.with_frames(out)
+    return Despeckler(method, device=device, batch_size=batch_size, progress=progress).run(image)
+
+
+__all__ = ["DEFAULT_CHUNK_FRAMES", "Despeckler", "NetworkMethod", "despeckle"]

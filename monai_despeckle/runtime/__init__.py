@@ -1,0 +1,66 @@
+"""Inference runtime: device and precision choice, batch sizing, padding, transfers, backends, and
+the network Method built from them.
+
+:mod:`monai_despeckle.inference` builds on these; nothing here knows about images or files.
+"""
+
+from monai_despeckle.runtime.backends import (
+    BACKENDS,
+    Backend,
+    OnnxBackend,
+    TorchBackend,
+    TorchScriptBackend,
+    build_backend,
+    is_exported_model,
+    load_backend,
+)
+from monai_despeckle.runtime.batch_size import (
+    ACTIVATION_BYTES_PER_PIXEL,
+    choose_batch_size,
+    cpu_memory_budget,
+    estimate_activation_bytes_per_pixel,
+    measure_bytes_per_frame,
+    parse_batch_size,
+)
+from monai_despeckle.runtime.device import (
+    DEVICE_CHOICES,
+    PRECISION_CHOICES,
+    configure_torch,
+    cpu_threads,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
+from monai_despeckle.runtime.memory import PeakMemory
+from monai_despeckle.runtime.network_method import NetworkMethod
+from monai_despeckle.runtime.padding import crop_back, pad_to_multiple
+from monai_despeckle.runtime.transfer import FrameTransfer
+
+__all__ = [
+    "ACTIVATION_BYTES_PER_PIXEL",
+    "BACKENDS",
+    "DEVICE_CHOICES",
+    "PRECISION_CHOICES",
+    "Backend",
+    "FrameTransfer",
+    "NetworkMethod",
+    "OnnxBackend",
+    "PeakMemory",
+    "TorchBackend",
+    "TorchScriptBackend",
+    "build_backend",
+    "choose_batch_size",
+    "configure_torch",
+    "cpu_memory_budget",
+    "cpu_threads",
+    "crop_back",
+    "estimate_activation_bytes_per_pixel",
+    "is_exported_model",
+    "load_backend",
+    "measure_bytes_per_frame",
+    "pad_to_multiple",
+    "parse_batch_size",
+    "precision_name",
+    "resolve_device",
+    "resolve_precision",
+]

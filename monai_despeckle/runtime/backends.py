@@ -1,0 +1,194 @@
+"""Execution backends of a despeckling network: eager torch, TorchScript, ONNX Runtime.
+
+Each backend is a callable ``[N, 1, H, W]`` float32 tensor → tensor of the same shape, fed with
+frames already padded to the network's size multiple (see :mod:`monai_despeckle.runtime.padding`).
+Only the torch backend runs under autocast (mixed precision); TorchScript and ONNX files run in
+the precision they were exported in (float32).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from monai_despeckle.errors import CorruptFileError, InputNotFoundError, MissingDependencyError
+from monai_despeckle.runtime.device import cpu_threads
+
+BACKENDS = ("torch", "torchscript", "onnx")
+SIZE_MULTIPLE_KEY = "size_multiple"  # ONNX metadata_props key / TorchScript extra file name
+ONNX_SUFFIXES = (".onnx",)
+
+
+class Backend(Protocol):
+    """A compiled or eager network: padded ``[N, 1, H, W]`` float32 → same shape."""
+
+    name: str
+    supports_autocast: bool
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor: ...
+
+
+class TorchBackend:
+    """Eager PyTorch (optionally ``torch.compile``-d), channels-last if asked.
+
+    Args:
+        module: the network; it is put in eval mode and moved to ``device``.
+        device: where it runs.
+        channels_last: store weights and inputs NHWC, the layout cuDNN's fastest convolution
+            kernels (tensor cores) use; on the CPU it only helps some oneDNN kernels.
+        compile: wrap the module with ``torch.compile`` (first batches are slow while it compiles).
+    """
+
+    name = "torch"
+    supports_autocast = True
+
+    def __init__(
+        self, module: nn.Module, device: torch.device, *, channels_last: bool = False, compile: bool = False
+    ) -> None:
+        module = module.eval().to(device)
+        if channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.module = module
+        self.channels_last = channels_last
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(module) if compile else module
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        return self._forward(frames)
+
+
+class TorchScriptBackend:
+    """A TorchScript module (traced from a network, or loaded from an exported file)."""
+
+    name = "torchscript"
+    supports_autocast = False
+
+    def __init__(self, scripted: torch.jit.ScriptModule, device: torch.device) -> None:
+        self.module = scripted.eval().to(device)
+
+    @classmethod
+    def from_module(cls, module: nn.Module, device: torch.device, size_multiple: int) -> TorchScriptBackend:
+        """Trace ``module`` (on the CPU, float32) and run the trace on ``device``."""
+        from monai_despeckle.export import trace_torchscript
+
+        return cls(trace_torchscript(module, size_multiple), device)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.module(frames)
+
+
+def _onnxruntime():
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise MissingDependencyError("the ONNX backend needs onnxruntime: pip install onnxruntime")
+    import onnxruntime
+
+    return onnxruntime
+
+
+class OnnxBackend:
+    """ONNX Runtime inference session on the CPU (or CUDA with onnxruntime-gpu).
+
+    Frames travel through host memory as numpy arrays; with the CUDA execution provider ORT copies
+    them to the GPU itself.
+
+    Args:
+        model: an ``.onnx`` file or the serialised model bytes.
+        device: ``cuda`` uses the CUDA execution provider when onnxruntime-gpu is installed.
+    """
+
+    name = "onnx"
+    supports_autocast = False
+
+    def __init__(self, model: bytes | Path, device: torch.device) -> None:
+        ort = _onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = cpu_threads()
+        options.log_severity_level = 3  # errors only
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        source = str(model) if isinstance(model, Path) else model
+        try:
+            self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        except Exception as err:  # onnxruntime raises its own exception types for bad models
+            where = model if isinstance(model, Path) else None
+            raise CorruptFileError(f"cannot load ONNX model ({err})", where) from err
+        self.input_name = self.session.get_inputs()[0].name
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(frames.detach().to("cpu", torch.float32).numpy())
+        out = self.session.run(None, {self.input_name: array})[0]
+        return torch.from_numpy(out).to(frames.device)
+
+    @classmethod
+    def from_module(cls, module: nn.Module, device: torch.device, size_multiple: int) -> OnnxBackend:
+        """Export ``module`` to ONNX in memory and open a session on it."""
+        from monai_despeckle.export import onnx_model
+
+        return cls(onnx_model(module, size_multiple).SerializeToString(), device)
+
+
+def build_backend(
+    name: str,
+    module: nn.Module,
+    device: torch.device,
+    size_multiple: int,
+    *,
+    channels_last: bool = False,
+    compile: bool = False,
+) -> Backend:
+    """The backend ``name`` (one of :data:`BACKENDS`) running ``module`` on ``device``."""
+    if name == "torch":
+        return TorchBackend(module, device, channels_last=channels_last, compile=compile)
+    if name == "torchscript":
+        return TorchScriptBackend.from_module(module, device, size_multiple)
+    if name == "onnx":
+        return OnnxBackend.from_module(module, device, size_multiple)
+    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def is_exported_model(path: str | Path) -> bool:
+    """Whether ``path`` names an exported network file (``.onnx``, ``.ts``, ``.torchscript``, ``.pt``)."""
+    return Path(path).suffix.lower() in (*ONNX_SUFFIXES, ".ts", ".torchscript", ".pt")
+
+
+def load_backend(path: str | Path, device: torch.device) -> tuple[Backend, int]:
+    """Open an exported network file written by :mod:`monai_despeckle.export`.
+
+    Args:
+        path: ``.onnx`` (ONNX Runtime) or a TorchScript archive (any other suffix).
+        device: where it runs.
+
+    Returns:
+        The backend and the network's size multiple (stored in the file at export; 1 if absent).
+
+    Raises:
+        InputNotFoundError: no such file.
+        CorruptFileError: the file is not a loadable ONNX model or TorchScript archive.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError("no such model file", path)
+    if path.suffix.lower() in ONNX_SUFFIXES:
+        backend = OnnxBackend(path, device)
+        return backend, int(backend.metadata.get(SIZE_MULTIPLE_KEY, "1"))
+    extra = {SIZE_MULTIPLE_KEY: ""}
+    try:
+        with (
+            warnings.catch_warnings()
+        ):  # TorchScript is deprecated in torch 2.13 but still the portable format
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.* is deprecated")
+            scripted = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except (RuntimeError, ValueError) as err:
+        raise CorruptFileError(f"not a TorchScript archive ({str(err).splitlines()[0]})", path) from err
+    size_multiple = int(extra[SIZE_MULTIPLE_KEY] or 1)
+    return TorchScriptBackend(scripted, device), size_multiple
