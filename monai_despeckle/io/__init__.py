@@ -3,7 +3,8 @@
 :func:`load` turns NIfTI, NRRD, MetaImage, DICOM (ultrasound multi-frame included), PNG/JPEG/TIFF
 and folders of frames into one :class:`UltrasoundImage` (frames ``[T, H, W]`` float32 in [0, 1]);
 :func:`save` writes it back in the source's dtype with the same geometry, via a temporary file
-renamed into place, and never over its input.
+renamed into place, and never over its input. :func:`open_source` / :func:`open_sink` do the same
+a chunk of frames at a time for long cines and volumes (see :mod:`monai_despeckle.io.streaming`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from monai_despeckle.io.dicom import UltrasoundRegionWarning
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
 from monai_despeckle.io.registry import SUPPORTED_SUFFIXES, format_for_input, format_for_output
 from monai_despeckle.io.safe_write import staged_output
+from monai_despeckle.io.streaming import FrameSink, FrameSource, open_sink, open_source
 from monai_despeckle.io.validation import (
     DEFAULT_DIRECTION,
     InputNotFoundError,
@@ -87,11 +89,15 @@ __all__ = [
     "DEFAULT_DIRECTION",
     "SUPPORTED_SUFFIXES",
     "ColorConvertedWarning",
+    "FrameSink",
+    "FrameSource",
     "ImageKind",
     "InputNotFoundError",
     "IntensityMapping",
     "UltrasoundImage",
     "UltrasoundRegionWarning",
     "load",
+    "open_sink",
+    "open_source",
     "save",
 ]
