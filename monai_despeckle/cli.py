@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "simulate": "simulate",
     "methods": "methods",
     "evaluate": "evaluate",
+    "denoise": "denoise",
+    "benchmark": "benchmark",
+    "export": "export",
 }
 
 EXIT_USER_ERROR = 2

@@ -1,0 +1,78 @@
+"""``monai-despeckle benchmark``: frames/s and peak memory of methods and backends on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark
+from monai_despeckle.errors import InvalidParameterError
+from monai_despeckle.runtime import BACKENDS
+
+HELP = "measure frames/s and peak memory of despeckling methods and backends on this machine"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``benchmark`` subcommand."""
+    parser.add_argument(
+        "--sizes", default="256,512", help="square frame sizes, comma-separated (default 256,512)"
+    )
+    parser.add_argument("--frames", type=int, default=16, help="frames timed per measurement (default 16)")
+    parser.add_argument(
+        "--methods", default="all", help="'all' (default) or a comma-separated list of methods"
+    )
+    parser.add_argument(
+        "--backends",
+        default="torch",
+        help=f"for networks: comma-separated among {', '.join(BACKENDS)} (default torch)",
+    )
+    parser.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also benchmark an untrained network built by name (dae_skip, speckle2self, pix2pix...); "
+        "repeatable",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    parser.add_argument("--batch-size", default="auto", help="frames per call, or auto (default)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up frames (default 2)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of rows instead of a table")
+
+
+def _list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"256,512"`` → ``[256, 512]``."""
+    try:
+        return [int(item) for item in _list(text)]
+    except ValueError:
+        raise InvalidParameterError(
+            f"--sizes {text!r}: expected comma-separated integers like 256,512"
+        ) from None
+
+
+def _report(row: BenchmarkRow) -> None:
+    outcome = row.error or f"{row.frames_per_second:.2f} frames/s, peak {row.peak_memory_mb:.0f} MB"
+    print(f"{row.method} [{row.backend}] {row.size}²: {outcome}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print the table (or JSON)."""
+    methods = "all" if args.methods.strip() == "all" else _list(args.methods)
+    rows = run_benchmark(
+        sizes=parse_sizes(args.sizes),
+        frames=args.frames,
+        methods=methods,
+        backends=_list(args.backends),
+        networks=args.network,
+        device=args.device,
+        batch_size=args.batch_size,
+        warmup_frames=args.warmup,
+        on_row=None if args.json else _report,
+    )
+    print(json.dumps([row.as_dict() for row in rows], indent=2) if args.json else format_table(rows))
+    return 0

@@ -1,0 +1,146 @@
+"""``monai-despeckle denoise IN OUT``: despeckle an image file, cine, volume or a folder of files.
+
+Frames are streamed (read, despeckled and written ``--chunk-frames`` at a time) where the format
+allows, so long cines run in bounded memory; outputs keep the input's geometry, dtype and
+metadata, appear only when complete, and never replace the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from monai_despeckle.errors import DespeckleError, InvalidImageError, OutputPathError
+from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, Despeckler
+from monai_despeckle.io import dicom
+from monai_despeckle.io.registry import BY_SUFFIX, suffix_of
+from monai_despeckle.io.safe_write import check_output_path, staged_output
+from monai_despeckle.io.validation import check_input_path
+from monai_despeckle.runtime import BACKENDS, PRECISION_CHOICES
+
+HELP = "despeckle an image, cine loop, volume or a folder of images (geometry and dtype kept)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``denoise`` subcommand."""
+    parser.add_argument("input", metavar="IN", type=Path, help="image file, or a folder of image files")
+    parser.add_argument(
+        "output",
+        metavar="OUT",
+        type=Path,
+        help="output file (format from its suffix) or folder (for a folder IN)",
+    )
+    parser.add_argument(
+        "--method",
+        help="registered method (see `monai-despeckle methods`) or an exported .onnx/.pt network; "
+        "default: the best available",
+    )
+    parser.add_argument(
+        "--axis",
+        type=int,
+        choices=(0, 1, 2),
+        default=0,
+        help="0: each frame / slice of the [T, H, W] array (default); 1 or 2: reslice a volume and process "
+        "its [T, W] or [T, H] slices (needs the whole volume in memory)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", default="auto", help="frames per call, or auto (default)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="networks only")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="networks only")
+    parser.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=DEFAULT_CHUNK_FRAMES,
+        help=f"frames read and written at a time (default {DEFAULT_CHUNK_FRAMES})",
+    )
+    parser.add_argument(
+        "--frames",
+        action="store_true",
+        help="read a folder IN as the frames of one cine loop (default: a folder is a batch of files)",
+    )
+    parser.add_argument(
+        "--skip-errors",
+        action="store_true",
+        help="folder IN: skip files that cannot be read (default: stop, write nothing)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT (never IN)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def batch_inputs(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (known suffix or DICOM marker), hidden files skipped."""
+    files = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if suffix_of(entry) in BY_SUFFIX or dicom.looks_like_dicom(entry):
+            files.append(entry)
+    return files
+
+
+def _denoise_folder(despeckler: Despeckler, source: Path, output: Path, args: argparse.Namespace) -> int:
+    """Despeckle every image file of ``source`` into ``output`` (same names); all or nothing."""
+    if suffix_of(output) in BY_SUFFIX:
+        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
+    files = batch_inputs(source)
+    if not files:
+        raise InvalidImageError("folder holds no image files (use --frames for a folder of frames)", source)
+    done, skipped = 0, []
+    show = despeckler.progress
+    despeckler.progress = False  # one bar over the files instead of one per file
+    with (
+        staged_output(output, protected=[source], overwrite=args.overwrite) as staging,
+        tqdm(files, unit="file", desc=despeckler.name, disable=not show) as bar,
+    ):
+        staging.mkdir()
+        start = time.perf_counter()
+        for file in bar:
+            try:
+                despeckler.run_file(file, staging / file.name, axis=args.axis, chunk_frames=args.chunk_frames)
+                done += 1
+            except DespeckleError as err:
+                if not args.skip_errors:
+                    raise
+                skipped.append(str(err))
+                warnings.warn(f"skipped: {err}", stacklevel=1)
+            elapsed = time.perf_counter() - start
+            bar.set_postfix_str(f"{despeckler.frames_processed / max(elapsed, 1e-9):.1f} frames/s")
+        if not done:
+            raise InvalidImageError(f"no file could be despeckled ({len(skipped)} skipped)", source)
+    despeckler.progress = show
+    return done
+
+
+def run(args: argparse.Namespace) -> int:
+    """Despeckle IN into OUT and print a one-line summary."""
+    source = check_input_path(args.input)
+    check_output_path(args.output, protected=[source], overwrite=args.overwrite)
+    despeckler = Despeckler(
+        args.method,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        backend=args.backend,
+        progress=not args.no_progress,
+    )
+    start = time.perf_counter()
+    if source.is_dir() and not args.frames:
+        files = _denoise_folder(despeckler, source, args.output, args)
+        what = f"{files} file{'s' if files != 1 else ''}"
+    else:
+        despeckler.run_file(
+            source, args.output, axis=args.axis, chunk_frames=args.chunk_frames, overwrite=args.overwrite
+        )
+        what = args.output.name
+    seconds = time.perf_counter() - start
+    frames = despeckler.frames_processed
+    rate = f", {frames / seconds:.1f} frames/s" if seconds > 0 else ""
+    print(
+        f"wrote {args.output} ({what}: {frames} frames, {despeckler.name} on {despeckler.device}, "
+        f"{seconds:.1f} s{rate})"
+    )
+    return 0

@@ -1,0 +1,101 @@
+"""``benchmark``: frames/s and peak memory per method, backend and size, as rows, a table and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_inference import TinyNet
+
+from monai_despeckle import cli, methods
+from monai_despeckle.benchmark import format_table, run_benchmark, synthetic_frames
+from monai_despeckle.errors import InvalidImageError, InvalidParameterError, UnknownMethodError
+from monai_despeckle.inference import NetworkMethod
+from monai_despeckle.methods import MethodSpec
+from monai_despeckle.runtime import PeakMemory
+
+
+def test_classical_rows_have_positive_rates_and_memory():
+    rows = run_benchmark(sizes=(32, 48), frames=3, methods=["none", "median", "lee"], device="cpu")
+    assert [(row.method, row.size) for row in rows] == [
+        (name, size) for name in ("none", "median", "lee") for size in (32, 48)
+    ]
+    for row in rows:
+        assert row.error == "" and row.backend == "-" and row.device == "cpu" and row.memory == "rss"
+        assert row.frames == 3 and row.seconds > 0 and math.isclose(row.frames_per_second, 3 / row.seconds)
+        assert row.peak_memory_mb > 10  # a Python process with torch loaded
+    table = format_table(rows)
+    assert table.splitlines()[0].split()[:2] == ["METHOD", "BACKEND"] and "median" in table
+
+
+def test_networks_are_measured_on_every_requested_backend(monkeypatch):
+    spec = MethodSpec("tiny", lambda: NetworkMethod(TinyNet(), "tiny", device="cpu"), "test", "learned", True)
+    monkeypatch.setitem(methods._REGISTRY, "tiny", spec)
+    rows = run_benchmark(sizes=(36,), frames=2, methods=["tiny", "mean"], backends=("torch", "torchscript"))
+    assert [(row.method, row.backend) for row in rows] == [
+        ("tiny", "torch"),
+        ("tiny", "torchscript"),
+        ("mean", "-"),  # classical filters have a single path
+    ]
+    assert all(row.error == "" and row.frames_per_second > 0 for row in rows)
+
+
+def test_unknown_names_and_bad_options_fail_before_running():
+    with pytest.raises(UnknownMethodError, match="no_such"):
+        run_benchmark(sizes=(32,), frames=1, methods=["median", "no_such"])
+    with pytest.raises(InvalidParameterError, match="backend"):
+        run_benchmark(sizes=(32,), frames=1, methods=["median"], backends=("tensorrt",))
+    with pytest.raises(InvalidParameterError):
+        run_benchmark(sizes=(32,), frames=0, methods=["median"])
+
+
+class NeedsLargeFrames:
+    """A Method that refuses frames under 64 pixels, as a filter with a large window does."""
+
+    name = "needs_large"
+    gpu = False
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if min(frames.shape[-2:]) < 64:
+            raise InvalidImageError(f"needs_large: frames of at least 64 pixels, got {list(frames.shape)}")
+        return frames.clone()
+
+
+def test_a_failing_method_gets_an_error_row_not_an_exception(monkeypatch):
+    spec = MethodSpec("needs_large", NeedsLargeFrames, "test", "classical", False)
+    monkeypatch.setitem(methods._REGISTRY, "needs_large", spec)
+    rows = run_benchmark(sizes=(32, 64), frames=1, methods=["needs_large"], warmup_frames=1)
+    assert "at least 64 pixels" in rows[0].error and math.isnan(rows[0].frames_per_second)
+    assert rows[1].error == "" and rows[1].frames_per_second > 0
+    assert "at least 64 pixels" in format_table(rows)
+
+
+def test_peak_memory_sees_an_allocation_inside_the_block():
+    with PeakMemory(torch.device("cpu")) as idle:
+        pass
+    if not idle.resettable:
+        pytest.skip("the kernel's RSS high-water mark cannot be reset here")
+    with PeakMemory(torch.device("cpu")) as busy:
+        block = np.ones(64 * 2**20 // 8)  # 64 MB touched
+        del block
+    assert busy.peak_mb - idle.peak_mb > 40
+
+
+def test_synthetic_frames_are_speckled_unit_range():
+    frames = synthetic_frames(3, 40, seed=1)
+    assert frames.shape == (3, 40, 40) and frames.dtype == np.float32
+    assert frames.min() >= 0.0 and frames.max() <= 1.0 and frames.std() > 0.05
+    np.testing.assert_array_equal(frames, synthetic_frames(3, 40, seed=1))
+
+
+def test_benchmark_command_prints_a_table_or_json(capsys):
+    assert cli.main(["benchmark", "--sizes", "24", "--frames", "2", "--methods", "none,mean", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["method"] for row in rows] == ["none", "mean"]
+    assert all(row["frames_per_second"] > 0 and row["size"] == 24 for row in rows)
+    assert cli.main(["benchmark", "--sizes", "24", "--frames", "1", "--methods", "gaussian"]) == 0
+    assert "FRAMES/S" in capsys.readouterr().out
+    assert cli.main(["benchmark", "--sizes", "big", "--methods", "none"]) == cli.EXIT_USER_ERROR
