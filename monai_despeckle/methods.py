@@ -8,8 +8,10 @@ CLI, the Slicer module and the MONAI Label app treat them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -50,6 +52,21 @@ def register_method(spec: MethodSpec) -> MethodSpec:
     return spec
 
 
+@contextmanager
+def method_override(spec: MethodSpec) -> Iterator[MethodSpec]:
+    """Within the block, ``spec`` is the method of its name (e.g. a bundle outside the bundles folder)."""
+    _load_builtin_methods()
+    previous = _REGISTRY.get(spec.name)
+    _REGISTRY[spec.name] = spec
+    try:
+        yield spec
+    finally:
+        if previous is None:
+            _REGISTRY.pop(spec.name, None)
+        else:
+            _REGISTRY[spec.name] = previous
+
+
 def _load_builtin_methods() -> None:
     """Import the modules that register the built-in methods (lazily, to keep imports light)."""
     global _PLUGINS_LOADED
@@ -58,7 +75,7 @@ def _load_builtin_methods() -> None:
     _PLUGINS_LOADED = True
     import importlib
 
-    for module in ("monai_despeckle.filters",):
+    for module in ("monai_despeckle.filters", "monai_despeckle.learned"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a family not installed yet must not break the others
@@ -73,11 +90,22 @@ def available_methods() -> dict[str, MethodSpec]:
 
 
 def get_method_spec(name: str) -> MethodSpec:
-    """The spec registered under ``name``, or :class:`UnknownMethodError` listing the choices."""
+    """The spec registered under ``name``, or :class:`UnknownMethodError` listing the choices.
+
+    ``name`` may also be the folder of a trained despeckling bundle (e.g. one written by
+    ``monai-despeckle adapt``), which then provides its network without being registered.
+    """
     methods = available_methods()
-    if name not in methods:
-        raise UnknownMethodError(f"unknown method {name!r}; choose one of: {', '.join(methods) or '(none)'}")
-    return methods[name]
+    if name in methods:
+        return methods[name]
+    if (Path(name) / "configs" / "metadata.json").is_file():
+        from monai_despeckle.bundles import read_bundle
+        from monai_despeckle.learned import bundle_method_spec
+
+        return bundle_method_spec(read_bundle(name))
+    raise UnknownMethodError(
+        f"unknown method {name!r}; choose one of: {', '.join(methods) or '(none)'} (or a bundle folder)"
+    )
 
 
 def create_method(name: str, **kwargs: Any) -> Method:

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from monai_despeckle.errors import DespeckleError, InvalidImageError, OutputPathError
+from monai_despeckle.batch import despeckle_folder
 from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, Despeckler
-from monai_despeckle.io import dicom
-from monai_despeckle.io.registry import BY_SUFFIX, suffix_of
-from monai_despeckle.io.safe_write import check_output_path, staged_output
+from monai_despeckle.io.safe_write import check_output_path
 from monai_despeckle.io.validation import check_input_path
 from monai_despeckle.runtime import BACKENDS, PRECISION_CHOICES
 
@@ -71,50 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def batch_inputs(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (known suffix or DICOM marker), hidden files skipped."""
-    files = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        if suffix_of(entry) in BY_SUFFIX or dicom.looks_like_dicom(entry):
-            files.append(entry)
-    return files
-
-
-def _denoise_folder(despeckler: Despeckler, source: Path, output: Path, args: argparse.Namespace) -> int:
-    """Despeckle every image file of ``source`` into ``output`` (same names); all or nothing."""
-    if suffix_of(output) in BY_SUFFIX:
-        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
-    files = batch_inputs(source)
-    if not files:
-        raise InvalidImageError("folder holds no image files (use --frames for a folder of frames)", source)
-    done, skipped = 0, []
-    show = despeckler.progress
-    despeckler.progress = False  # one bar over the files instead of one per file
-    with (
-        staged_output(output, protected=[source], overwrite=args.overwrite) as staging,
-        tqdm(files, unit="file", desc=despeckler.name, disable=not show) as bar,
-    ):
-        staging.mkdir()
-        start = time.perf_counter()
-        for file in bar:
-            try:
-                despeckler.run_file(file, staging / file.name, axis=args.axis, chunk_frames=args.chunk_frames)
-                done += 1
-            except DespeckleError as err:
-                if not args.skip_errors:
-                    raise
-                skipped.append(str(err))
-                warnings.warn(f"skipped: {err}", stacklevel=1)
-            elapsed = time.perf_counter() - start
-            bar.set_postfix_str(f"{despeckler.frames_processed / max(elapsed, 1e-9):.1f} frames/s")
-        if not done:
-            raise InvalidImageError(f"no file could be despeckled ({len(skipped)} skipped)", source)
-    despeckler.progress = show
-    return done
-
-
 def run(args: argparse.Namespace) -> int:
     """Despeckle IN into OUT and print a one-line summary."""
     source = check_input_path(args.input)
@@ -129,7 +80,15 @@ def run(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     if source.is_dir() and not args.frames:
-        files = _denoise_folder(despeckler, source, args.output, args)
+        files = despeckle_folder(
+            despeckler,
+            source,
+            args.output,
+            axis=args.axis,
+            chunk_frames=args.chunk_frames,
+            overwrite=args.overwrite,
+            skip_errors=args.skip_errors,
+        )
         what = f"{files} file{'s' if files != 1 else ''}"
     else:
         despeckler.run_file(

@@ -104,11 +104,12 @@ class DenoisingAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Despeckle ``x`` ``[N, C, H, W]`` (H, W multiples of :attr:`size_multiple`)."""
-        skips = []
+        skips: list[torch.Tensor] = []  # typed and indexed so that torch.jit.script compiles it
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)
             x = self.pool(x)
-        for decoder, skip in zip(self.decoders, reversed(skips), strict=True):
+        for level, decoder in enumerate(self.decoders):
+            skip = skips[len(skips) - 1 - level]
             x = decoder(x, skip if self.skip else None)
         return torch.sigmoid(self.head(x))

@@ -1,0 +1,96 @@
+"""Despeckle every image file of a folder into another folder: all or nothing.
+
+Used by ``monai-despeckle denoise IN_FOLDER OUT_FOLDER`` and by the bundles' ``inference.json``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from monai_despeckle.errors import DespeckleError, InvalidImageError, OutputPathError
+from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, Despeckler
+from monai_despeckle.io import dicom
+from monai_despeckle.io.registry import BY_SUFFIX, suffix_of
+from monai_despeckle.io.safe_write import staged_output
+from monai_despeckle.io.validation import check_input_path
+
+__all__ = ["despeckle_folder", "image_files"]
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (known suffix or DICOM marker), hidden files skipped."""
+    files = []
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if suffix_of(entry) in BY_SUFFIX or dicom.looks_like_dicom(entry):
+            files.append(entry)
+    return files
+
+
+def despeckle_folder(
+    despeckler: Despeckler,
+    source: str | Path,
+    output: str | Path,
+    *,
+    axis: int = 0,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    overwrite: bool = False,
+    skip_errors: bool = False,
+) -> int:
+    """Despeckle every image file of ``source`` into the folder ``output``, keeping file names.
+
+    The output folder is staged and renamed into place only when every file is done, so a failure
+    leaves nothing behind; ``source`` is never written to.
+
+    Args:
+        despeckler: the configured engine.
+        source: folder of image files (see :func:`image_files`).
+        output: output folder (must not exist unless ``overwrite``).
+        axis: slicing axis for volumes (see :meth:`Despeckler.run`).
+        chunk_frames: frames streamed at a time.
+        overwrite: replace an existing ``output``.
+        skip_errors: warn about and skip unreadable files instead of stopping.
+
+    Returns:
+        The number of files written.
+    """
+    source = check_input_path(Path(source))
+    output = Path(output)
+    if not source.is_dir():
+        raise InvalidImageError("expected a folder of image files", source)
+    if suffix_of(output) in BY_SUFFIX:
+        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
+    files = image_files(source)
+    if not files:
+        raise InvalidImageError("folder holds no image files (use --frames for a folder of frames)", source)
+    done, skipped = 0, []
+    show = despeckler.progress
+    despeckler.progress = False  # one bar over the files instead of one per file
+    try:
+        with (
+            staged_output(output, protected=[source], overwrite=overwrite) as staging,
+            tqdm(files, unit="file", desc=despeckler.name, disable=not show) as bar,
+        ):
+            staging.mkdir()
+            start = time.perf_counter()
+            for file in bar:
+                try:
+                    despeckler.run_file(file, staging / file.name, axis=axis, chunk_frames=chunk_frames)
+                    done += 1
+                except DespeckleError as err:
+                    if not skip_errors:
+                        raise
+                    skipped.append(str(err))
+                    warnings.warn(f"skipped: {err}", stacklevel=1)
+                elapsed = time.perf_counter() - start
+                bar.set_postfix_str(f"{despeckler.frames_processed / max(elapsed, 1e-9):.1f} frames/s")
+            if not done:
+                raise InvalidImageError(f"no file could be despeckled ({len(skipped)} skipped)", source)
+    finally:
+        despeckler.progress = show
+    return done
