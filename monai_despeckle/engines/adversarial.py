@@ -32,7 +32,9 @@ from monai_despeckle.engines.workflow import (
     TrainConfig,
     TrainResult,
     check_patch,
+    distribute,
     input_metrics,
+    load_initial_weights,
     make_evaluator,
     prepare_output,
     run_workflow,
@@ -179,9 +181,9 @@ def train_pix2pix(
         ``discriminator_final.pt`` the discriminator after the last epoch.
     """
     config = TrainConfig.build(config, **overrides)
-    lists, device, amp = start(config)
+    lists, device, amp, ddp = start(config)
     generator_kwargs = {k: v for k, v in config.model.items() if k != "discriminator"}
-    generator = Pix2PixGenerator(**generator_kwargs).to(device)
+    generator = load_initial_weights(Pix2PixGenerator(**generator_kwargs), config).to(device)
     discriminator = PatchDiscriminator(**config.model.get("discriminator", {})).to(device)
     check_patch(config, generator)
     out = prepare_output(config, "pix2pix")
@@ -191,8 +193,9 @@ def train_pix2pix(
         device=device,
         max_epochs=config.max_epochs,
         train_data_loader=loader,
-        generator=generator,
-        discriminator=discriminator,
+        # DDP only trains: validation, checkpoints and the result use the plain networks
+        generator=distribute(generator, device, ddp),
+        discriminator=distribute(discriminator, device, ddp),
         g_optimizer=torch.optim.Adam(generator.parameters(), lr=lr, betas=PIX2PIX_BETAS),
         d_optimizer=torch.optim.Adam(discriminator.parameters(), lr=lr, betas=PIX2PIX_BETAS),
         amp=amp,
@@ -208,4 +211,5 @@ def train_pix2pix(
         input_metrics(val_loader),
         extra_final={"discriminator_final.pt": discriminator},
         train_handlers=train_handlers,
+        ddp=ddp,
     )

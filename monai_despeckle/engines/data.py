@@ -9,7 +9,7 @@ Sources (:func:`datalists`):
   Vieira et al. 2024); for Speckle2Self they are the noisy inputs themselves;
 - a simulated data set written by ``monai-despeckle simulate`` (``datalist.json`` with
   ``training`` / ``validation`` lists of ``image`` (speckled B-mode) and ``clean`` files);
-- ``"phantoms:breast"`` / ``"phantoms:carotid"``: phantoms simulated in memory by
+- ``"phantoms:breast"`` / ``"phantoms:carotid"`` / ``"phantoms:mixed"``: phantoms simulated in memory by
   :mod:`monai_despeckle.simulation` (speckled B-mode + speckle-free reference pairs).
 
 Every datalist entry is a dict with ``"image"`` (a path or a ``[1, H, W]`` array) and, for
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.data import CacheDataset, DataLoader, Dataset
+from monai.data import CacheDataset, DataLoader, Dataset, DistributedSampler
 from monai.transforms import (
     CenterSpatialCropd,
     Compose,
@@ -205,21 +205,28 @@ def simulated_dataset_lists(
     )
 
 
+MIXED_PHANTOMS = "mixed"
+"""Phantom kind that alternates every simulated anatomy."""
+
+
 def phantom_datalists(kind: str, n: int, size: int, seed: int = 0, val_fraction: float = 0.25) -> DataLists:
     """``n`` phantoms simulated in memory, split into train and validation.
 
     Phantom ``i`` is ``PHANTOMS[kind](size, sample_seed(seed, i))``, the same as sample ``i`` of
     ``monai-despeckle simulate``; the last ``round(n · val_fraction)`` (at least 1) are validation.
+    Kind ``"mixed"`` alternates the anatomies (breast, carotid, breast, ...), so one model sees both.
 
     Args:
-        kind: ``"breast"`` or ``"carotid"``.
+        kind: ``"breast"``, ``"carotid"`` or ``"mixed"``.
         n: number of phantoms (≥ 2: one for training, one for validation).
         size: side of the square images.
         seed: data-set seed.
         val_fraction: fraction of validation phantoms, in (0, 1).
     """
-    if kind not in PHANTOMS:
-        raise InvalidParameterError(f"unknown phantom kind {kind!r}; choose one of: {', '.join(PHANTOMS)}")
+    kinds = list(PHANTOMS) if kind == MIXED_PHANTOMS else [kind]
+    if kinds[0] not in PHANTOMS:
+        choices = ", ".join([*PHANTOMS, MIXED_PHANTOMS])
+        raise InvalidParameterError(f"unknown phantom kind {kind!r}; choose one of: {choices}")
     if int(n) != n or n < 2:
         raise InvalidParameterError(f"phantom data needs n >= 2 (train and validation), got {n!r}")
     if not 0.0 < val_fraction < 1.0:
@@ -227,7 +234,7 @@ def phantom_datalists(kind: str, n: int, size: int, seed: int = 0, val_fraction:
     n_val = min(max(round(n * val_fraction), 1), n - 1)
     entries = []
     for index in range(n):
-        sample = PHANTOMS[kind](size, sample_seed(seed, index))
+        sample = PHANTOMS[kinds[index % len(kinds)]](size, sample_seed(seed, index))
         entries.append({"image": sample.bmode[None].astype(np.float32), "label": sample.clean[None]})
     return DataLists(
         train=entries[: n - n_val], val=entries[n - n_val :], paired=True, source=f"{PHANTOM_PREFIX}{kind}"
@@ -243,18 +250,20 @@ def datalists(
     val_fraction: float = 0.25,
     max_train: int | None = None,
     max_val: int | None = None,
+    split_file: str | Path | None = None,
 ) -> DataLists:
     """Train/val lists of any source: ``"phantoms:<kind>"``, a simulated data set, or an image folder.
 
     Args:
-        source: ``"phantoms:breast"``, ``"phantoms:carotid"``, a folder with ``datalist.json``
-            (simulated data set) or a folder with ``split.json`` (real images).
+        source: ``"phantoms:breast"``, ``"phantoms:carotid"``, ``"phantoms:mixed"``, a folder with
+            ``datalist.json`` (simulated data set) or a folder with ``split.json`` (real images).
         size: phantom image size (phantoms only).
         seed: phantom data-set seed (phantoms only).
         phantom_count: number of phantoms (phantoms only).
         val_fraction: validation fraction (phantoms only; folders carry their own split).
         max_train: keep at most this many training entries.
         max_val: keep at most this many validation entries.
+        split_file: split JSON of a folder of real images (default ``folder/split.json``).
     """
     text = str(source)
     if text.startswith(PHANTOM_PREFIX):
@@ -268,7 +277,7 @@ def datalists(
         )
     if (folder / "datalist.json").is_file():
         return simulated_dataset_lists(folder, max_train, max_val)
-    return folder_datalists(folder, max_train=max_train, max_val=max_val)
+    return folder_datalists(folder, split_file, max_train=max_train, max_val=max_val)
 
 
 def self_supervised_lists(lists: DataLists) -> DataLists:
@@ -386,21 +395,34 @@ def train_loader(
     seed: int,
     num_workers: int = 0,
     cache_rate: float = 1.0,
+    distributed: bool = False,
 ) -> DataLoader:
     """Shuffled training loader over a :class:`~monai.data.CacheDataset` (loading and resizing cached).
 
     Args:
         entries: the training datalist.
         transform: the training pipeline.
-        batch_size: images per batch.
+        batch_size: images per batch (per process in a distributed run).
         seed: seeds the pipeline's random transforms and the shuffling.
         num_workers: loader worker processes.
         cache_rate: fraction of the data whose deterministic prefix is cached in memory.
+        distributed: give this process of an initialised ``torch.distributed`` group its share of
+            every epoch through a :class:`monai.data.DistributedSampler`: one seeded shuffle of the
+            whole set per epoch, the same on every rank (the ``monai.engines`` trainer calls its
+            ``set_epoch`` at every epoch start), padded so that every rank runs the same number
+            of iterations, as DDP requires. The random transforms are seeded ``seed + rank`` so
+            the ranks draw different augmentations and speckle.
     """
     if not entries:
         raise InvalidParameterError("the training list is empty")
-    transform.set_random_state(seed)
+    rank = torch.distributed.get_rank() if distributed else 0
+    transform.set_random_state(seed + rank)
     dataset = CacheDataset(list(entries), transform, cache_rate=cache_rate, num_workers=None, progress=False)
+    if distributed:
+        sampler = DistributedSampler(dataset, even_divisible=True, shuffle=True, seed=seed)
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False
+        )
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,

@@ -18,6 +18,7 @@ import torch
 from monai.engines import Trainer
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys as Keys
+from torch import nn
 from torch.optim import Optimizer
 
 from monai_despeckle.engines.data import (
@@ -32,7 +33,9 @@ from monai_despeckle.engines.workflow import (
     TrainConfig,
     TrainResult,
     check_patch,
+    distribute,
     input_metrics,
+    load_initial_weights,
     make_evaluator,
     prepare_output,
     run_workflow,
@@ -64,7 +67,8 @@ class Speckle2SelfTrainer(Trainer):
         max_epochs: number of epochs.
         train_data_loader: batches of views (from
             :func:`~monai_despeckle.engines.data.self_supervised_transform`).
-        network: the :class:`~monai_despeckle.networks.Speckle2Self` training model.
+        network: the :class:`~monai_despeckle.networks.Speckle2Self` training model, or its
+            ``DistributedDataParallel`` wrapper in a distributed run.
         optimizer: its optimiser.
         loss_function: the :class:`~monai_despeckle.losses.Speckle2SelfLoss`.
         view_keys: batch keys of the views, full scale first.
@@ -79,7 +83,7 @@ class Speckle2SelfTrainer(Trainer):
         device: torch.device | str,
         max_epochs: int,
         train_data_loader: Any,
-        network: Speckle2Self,
+        network: Speckle2Self | nn.Module,
         optimizer: Optimizer,
         loss_function: Speckle2SelfLoss,
         view_keys: Sequence[str] = tuple(view_keys()),
@@ -98,8 +102,9 @@ class Speckle2SelfTrainer(Trainer):
             decollate=False,
             **kwargs,
         )
-        if len(view_keys) != network.num_views:
-            raise InvalidParameterError(f"{network.num_views} views expected, got keys {list(view_keys)}")
+        num_views = getattr(network, "module", network).num_views  # through a DDP wrapper
+        if len(view_keys) != num_views:
+            raise InvalidParameterError(f"{num_views} views expected, got keys {list(view_keys)}")
         self.register_events(*IterationEvents)
         self.network = network
         self.optimizer = optimizer
@@ -170,9 +175,14 @@ def train_speckle2self(
         raise InvalidParameterError(
             f"the first Speckle2Self scale must be 1.0 (the full image), got {scales!r}"
         )
-    lists, device, amp = start(config)
-    model = Speckle2Self(num_views=len(scales), **config.model).to(device)
+    lists, device, amp, ddp = start(config)
+    model = Speckle2Self(num_views=len(scales), **config.model)
     inference = model.inference_network()
+    if config.init_weights is not None:  # a trained despeckler: its encoder starts every branch
+        load_initial_weights(inference, config)
+        for encoder in model.encoders[1:]:
+            encoder.load_state_dict(model.encoders[0].state_dict())
+    model = model.to(device)
     check_patch(config, model)
     if config.patch_size < 2 * model.size_multiple:  # InstanceNorm needs > 1 pixel at the bottleneck
         raise InvalidParameterError(
@@ -187,6 +197,7 @@ def train_speckle2self(
         config.seed,
         config.num_workers,
         config.cache_rate,
+        distributed=config.distributed,
     )
     val_transform = supervised_transform(
         lists.paired,
@@ -205,7 +216,7 @@ def train_speckle2self(
         device=device,
         max_epochs=config.max_epochs,
         train_data_loader=loader,
-        network=model,
+        network=distribute(model, device, ddp),  # DDP only trains: the rest uses the plain model
         optimizer=optimizer,
         loss_function=Speckle2SelfLoss(),
         view_keys=view_keys(len(scales)),
@@ -222,4 +233,5 @@ def train_speckle2self(
         input_metrics(val_loader),
         extra_final={"speckle2self_train_final.pt": model},
         train_handlers=train_handlers,
+        ddp=ddp,
     )

@@ -21,7 +21,9 @@ from monai_despeckle.engines.workflow import (
     TrainConfig,
     TrainResult,
     check_patch,
+    distribute,
     input_metrics,
+    load_initial_weights,
     make_evaluator,
     prepare_output,
     run_workflow,
@@ -40,7 +42,8 @@ DAE_LR = 1e-3
 def train_supervised_data(config: TrainConfig, lists: DataLists) -> tuple[Any, Any]:
     """Training loader and (fixed) validation loader of ``{"image": speckled, "label": clean}`` pairs.
 
-    Real frames get synthetic speckle (``config.noise``); simulated pairs are used as they are.
+    Real frames get synthetic speckle (``config.noise``); simulated pairs are used as they are. In a
+    distributed run the training loader gives each rank its share; validation is never sharded.
     """
 
     def pipeline(train: bool):
@@ -56,7 +59,13 @@ def train_supervised_data(config: TrainConfig, lists: DataLists) -> tuple[Any, A
         )
 
     loader = train_loader(
-        lists.train, pipeline(True), config.batch_size, config.seed, config.num_workers, config.cache_rate
+        lists.train,
+        pipeline(True),
+        config.batch_size,
+        config.seed,
+        config.num_workers,
+        config.cache_rate,
+        distributed=config.distributed,
     )
     return loader, validation_data(lists, pipeline(False), config)
 
@@ -84,8 +93,8 @@ def train_dae(
     if network not in ("dae_skip", "dae_noskip"):
         raise InvalidParameterError(f"train_dae trains dae_skip or dae_noskip, not {network!r}")
     config = TrainConfig.build(config, **overrides)
-    lists, device, amp = start(config)
-    model = build_network(network, **config.model).to(device)
+    lists, device, amp, ddp = start(config)
+    model = load_initial_weights(build_network(network, **config.model), config).to(device)
     check_patch(config, model)
     out = prepare_output(config, network)
     loader, val_loader = train_supervised_data(config, lists)
@@ -94,7 +103,7 @@ def train_dae(
         device=device,
         max_epochs=config.max_epochs,
         train_data_loader=loader,
-        network=model,
+        network=distribute(model, device, ddp),  # DDP only trains: the rest uses the plain model
         optimizer=optimizer,
         loss_function=nn.MSELoss(),
         amp=amp,
@@ -109,4 +118,5 @@ def train_dae(
         ["loss"],
         input_metrics(val_loader),
         train_handlers=train_handlers,
+        ddp=ddp,
     )

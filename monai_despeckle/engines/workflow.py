@@ -5,6 +5,12 @@ A workflow (:mod:`~monai_despeckle.engines.supervised`, :mod:`~monai_despeckle.e
 then hands them to :func:`run_workflow`, which wires the standard MONAI handlers (validation every
 ``val_interval`` epochs with PSNR/SSIM, best-model checkpoint, early stopping, console / TensorBoard
 stats, progress bar, per-epoch history) and runs it.
+
+With ``TrainConfig.distributed`` a run is one process of a ``torchrun`` launch (distributed data
+parallel): :func:`start` joins the process group (:func:`init_distributed`), the workflow wraps the
+networks it optimises in ``DistributedDataParallel`` (:func:`distribute`) while validation,
+checkpoints and the result use the plain modules, the training loader gives each process its
+share of every epoch, and only rank 0 writes files or logs.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from ignite.engine import Events
 from monai.engines import SupervisedEvaluator, Trainer
 from monai.handlers import (
     CheckpointSaver,
@@ -44,15 +53,20 @@ from monai_despeckle.engines.handlers import (
     output_scalar,
     plot_training_curve,
 )
-from monai_despeckle.errors import InvalidParameterError, OutputPathError
+from monai_despeckle.errors import InputNotFoundError, InvalidParameterError, OutputPathError
 from monai_despeckle.metrics import psnr, ssim
 
 __all__ = [
     "BEST_CHECKPOINT",
     "FINAL_CHECKPOINT",
     "HISTORY_CSV",
+    "DistributedRun",
     "TrainConfig",
     "TrainResult",
+    "distribute",
+    "init_distributed",
+    "is_main_process",
+    "load_initial_weights",
     "make_evaluator",
     "resolve_device",
     "run_workflow",
@@ -63,6 +77,8 @@ FINAL_CHECKPOINT = "model_final.pt"
 HISTORY_CSV = "history.csv"
 KEY_METRICS: tuple[str, ...] = ("psnr", "ssim")
 MIN_PATCH = 16
+TORCHRUN_ENV: tuple[str, ...] = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+"""What ``torch.distributed.init_process_group("env://")`` reads; ``torchrun`` sets them (and LOCAL_RANK)."""
 
 
 @dataclass
@@ -97,9 +113,19 @@ class TrainConfig:
         max_train: use at most this many training images (None: all).
         max_val: use at most this many validation images (None: all).
         model: keyword arguments of the network (e.g. ``{"features": [16, 32, 64]}``).
+        split_file: split JSON of a folder of real images (default ``<data>/split.json``).
+        init_weights: state_dict file of the trained (inference) network to start from, loaded
+            strictly with ``weights_only=True``: fine-tuning instead of training from scratch.
         progress: show a progress bar.
         tensorboard: write TensorBoard event files under ``output_dir/tensorboard``.
         plot: draw ``training_curve.png`` from the history at the end.
+        distributed: the run is one process of a ``torchrun`` launch (distributed data parallel,
+            e.g. ``torchrun --nproc_per_node=2``). The process group is initialised from
+            torchrun's environment unless the caller already did: NCCL on CUDA, each process on
+            ``cuda:$LOCAL_RANK`` (the index in ``device`` is ignored), Gloo on the CPU. The
+            trained networks are wrapped in ``DistributedDataParallel``; each process trains on
+            its share of every epoch, so ``batch_size`` is per process. Checkpoints, the history,
+            TensorBoard, logs and ``config.json`` are written by rank 0 only.
     """
 
     data: str = "phantoms:breast"
@@ -126,9 +152,12 @@ class TrainConfig:
     max_train: int | None = None
     max_val: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
+    split_file: str | None = None
+    init_weights: str | None = None
     progress: bool = True
     tensorboard: bool = True
     plot: bool = True
+    distributed: bool = False
 
     def __post_init__(self) -> None:
         for name in ("patch_size", "batch_size", "max_epochs", "val_interval"):
@@ -208,24 +237,149 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+@dataclass(frozen=True)
+class DistributedRun:
+    """This process's place in a distributed (``torchrun``) run.
+
+    Attributes:
+        rank: global rank of the process; rank 0 writes the run's files.
+        world_size: number of processes.
+        owns_group: the workflow initialised ``torch.distributed`` (and destroys it at the end);
+            False when the caller had initialised it.
+    """
+
+    rank: int
+    world_size: int
+    owns_group: bool
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes."""
+        return self.rank == 0
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of an initialised ``torch.distributed`` process group."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def init_distributed(device: torch.device) -> tuple[DistributedRun, torch.device]:
+    """Join the process group of a ``torchrun`` launch, initialising it unless the caller did.
+
+    Args:
+        device: the resolved training device; on CUDA each process takes ``cuda:$LOCAL_RANK``.
+
+    Returns:
+        This process's :class:`DistributedRun` and its device.
+
+    Raises:
+        InvalidParameterError: torchrun's environment (RANK, WORLD_SIZE, ...) is missing.
+    """
+    owns = not (dist.is_available() and dist.is_initialized())
+    if owns:
+        if not dist.is_available():
+            raise InvalidParameterError("distributed training needs torch.distributed, missing in this build")
+        needed = TORCHRUN_ENV + (("LOCAL_RANK",) if device.type == "cuda" else ())
+        missing = [name for name in needed if name not in os.environ]
+        if missing:
+            raise InvalidParameterError(
+                f"distributed=True but the environment has no {', '.join(missing)}: launch the run with "
+                "torchrun (e.g. `torchrun --nproc_per_node=2 -m monai.bundle run ...`), which sets them, "
+                "or train with distributed=False"
+            )
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", torch.cuda.current_device()))
+        if not 0 <= local_rank < torch.cuda.device_count():
+            raise InvalidParameterError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if owns:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistributedRun(dist.get_rank(), dist.get_world_size(), owns), device
+
+
+def distribute(module: nn.Module, device: torch.device, ddp: DistributedRun | None) -> nn.Module:
+    """``module`` wrapped in ``DistributedDataParallel`` for a distributed run, else itself.
+
+    Give the wrapper to the trainer only: it shares the module's parameters, so validation,
+    checkpoints and the result keep using the plain module (state_dict keys without ``module.``).
+    """
+    if ddp is None:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        return DistributedDataParallel(module, device_ids=[device.index], output_device=device.index)
+    return DistributedDataParallel(module)
+
+
+class _BroadcastBuffers:
+    """At each epoch's end, give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP broadcasts buffers at the start of each forward pass, so after an epoch's last batch every
+    rank holds statistics of its own batch. Syncing them before validation makes every rank
+    validate exactly the weights rank 0 checkpoints.
+    """
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        seen: dict[int, torch.Tensor] = {}
+        for module in modules:
+            for buffer in module.buffers():
+                seen.setdefault(id(buffer), buffer)
+        self.buffers = list(seen.values())
+
+    def __call__(self, engine: Trainer) -> None:
+        for buffer in self.buffers:
+            dist.broadcast(buffer, src=0)
+
+
+class _DistributedHistory(TrainingHistory):
+    """:class:`TrainingHistory` whose epoch means cover every rank's batches; only rank 0 writes it."""
+
+    def __init__(self, *args: Any, main: bool, device: torch.device, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.main = main
+        self.device = device
+
+    def _record(self, engine: Trainer) -> None:
+        totals = [*(self._sums[key] for key in self.loss_keys), float(self._count)]
+        summed = torch.tensor(totals, dtype=torch.float64, device=self.device)
+        dist.all_reduce(summed)  # every rank, at every epoch's end: the collectives stay in step
+        *sums, count = summed.tolist()
+        self._sums, self._count = dict(zip(self.loss_keys, sums, strict=True)), int(count)
+        super()._record(engine)
+
+    def write(self) -> None:
+        if self.main:
+            super().write()
+
+
 def prepare_output(config: TrainConfig, workflow: str) -> Path:
-    """Create the output folder (refusing to mix with another run's checkpoints); write ``config.json``."""
+    """Create the output folder (refusing to mix with another run's checkpoints); write ``config.json``.
+
+    In a distributed run every rank checks the folder; only rank 0 creates it and writes.
+    """
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise OutputPathError("exists and is not a folder", out)
     if (out / BEST_CHECKPOINT).exists() or (out / FINAL_CHECKPOINT).exists():
         raise OutputPathError("already holds a trained model; choose a new output folder", out)
+    if not is_main_process():
+        return out
     out.mkdir(parents=True, exist_ok=True)
     record = {"workflow": workflow, "monai_despeckle": __version__, "config": config.to_json()}
     (out / "config.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return out
 
 
-def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool]:
-    """Check the data source, pick the device, seed every random generator.
+def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool, DistributedRun | None]:
+    """Check the data source, pick the device, join the process group if distributed, seed everything.
 
     Returns:
-        The source's datalists, the device and the effective AMP flag (CUDA only).
+        The source's datalists, the device, the effective AMP flag (CUDA only) and, for a
+        distributed run, this process's :class:`DistributedRun` (else None).
     """
     lists = datalists(
         config.data,
@@ -235,10 +389,31 @@ def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool]:
         val_fraction=config.val_fraction,
         max_train=config.max_train,
         max_val=config.max_val,
+        split_file=config.split_file,
     )
     device = resolve_device(config.device)
-    set_determinism(seed=config.seed)
-    return lists, device, bool(config.amp and device.type == "cuda")
+    ddp = None
+    if config.distributed:
+        ddp, device = init_distributed(device)
+    set_determinism(seed=config.seed)  # the same on every rank: DDP starts from rank 0's weights anyway
+    return lists, device, bool(config.amp and device.type == "cuda"), ddp
+
+
+def load_initial_weights(network: nn.Module, config: TrainConfig) -> nn.Module:
+    """Load ``config.init_weights`` (a state_dict, strict, ``weights_only``) into ``network``, if set."""
+    if config.init_weights is None:
+        return network
+    path = Path(config.init_weights)
+    if not path.is_file():
+        raise InputNotFoundError("initial weights not found", path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        network.load_state_dict(state, strict=True)
+    except Exception as err:  # unpicklable, not a state_dict, or another architecture
+        raise InvalidParameterError(
+            f"cannot start from {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
+        ) from None
+    return network
 
 
 def check_patch(config: TrainConfig, network: nn.Module) -> None:
@@ -253,7 +428,10 @@ def check_patch(config: TrainConfig, network: nn.Module) -> None:
 
 
 def validation_data(lists: DataLists, transform: Any, config: TrainConfig) -> torch.utils.data.DataLoader:
-    """A loader over the validation set, its synthetic speckle drawn once (seeded)."""
+    """A loader over the validation set, its synthetic speckle drawn once (seeded).
+
+    Not sharded in a distributed run: every rank validates the whole set (see :func:`run_workflow`).
+    """
     from monai.data import DataLoader
 
     if not lists.val:
@@ -309,35 +487,57 @@ def run_workflow(
     baseline: dict[str, float],
     extra_final: dict[str, nn.Module] | None = None,
     train_handlers: Sequence[Any] = (),
+    ddp: DistributedRun | None = None,
 ) -> TrainResult:
     """Attach the standard handlers to ``trainer`` / ``evaluator``, train, and collect the result.
+
+    In a distributed run (``ddp``) every rank trains and validates, and the early stopping
+    decision is the same on every rank; only rank 0 logs, writes TensorBoard, the history and the
+    checkpoints. All ranks wait for each other at the end, and the process group is destroyed if
+    :func:`init_distributed` created it.
 
     Args:
         config: the run's settings.
         out: the output folder.
-        trainer: a ``monai.engines`` trainer, not yet run.
+        trainer: a ``monai.engines`` trainer, not yet run (holding the DDP-wrapped networks in a
+            distributed run).
         evaluator: validates ``network`` (see :func:`make_evaluator`).
-        network: the inference network whose state_dict is checkpointed.
+        network: the (plain, unwrapped) inference network whose state_dict is checkpointed.
         loss_keys: scalar entries of the trainer's output to average per epoch (first = the loss).
         baseline: metrics of the noisy validation inputs (recorded in the history).
-        extra_final: other modules to save after the last epoch, ``{file name: module}``.
+        extra_final: other (plain) modules to save after the last epoch, ``{file name: module}``.
         train_handlers: more handlers (objects with ``attach(engine)``) for the trainer.
+        ddp: this process's place in a distributed run (from :func:`start`), or None.
     """
+    main = ddp is None or ddp.is_main
+    extra_final = dict(extra_final or {})
     key_name = evaluator.state.key_metric_name  # the best checkpoint and early stopping follow it
     writer = None
-    if config.tensorboard:
+    if config.tensorboard and main:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=str(out / "tensorboard"))
     first = loss_keys[0]
 
+    if ddp is not None:  # first on EPOCH_COMPLETED: before the validation
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, _BroadcastBuffers([network, *extra_final.values()]))
+    # Distributed validation: every rank validates the whole (small) validation set, not rank 0
+    # alone. MONAI's metrics all-gather their per-image scores across ranks when aggregating (a
+    # collective that would wait forever for ranks that skipped validation), and early stopping
+    # must end every rank at the same epoch, or the others would hang in DDP's next all-reduce.
+    # With the gathered scores every rank computes the same metric, hence the same decision; the
+    # duplicated scores leave the mean unchanged. Sharding the set instead would leave a rank with
+    # no image when it is smaller than the world size.
     ValidationHandler(interval=config.val_interval, validator=evaluator, epoch_level=True).attach(trainer)
-    StatsHandler(tag_name="train_loss", output_transform=lambda o: output_scalar(o, first)).attach(trainer)
-    StatsHandler(
-        iteration_log=False,
-        output_transform=lambda _: None,
-        global_epoch_transform=lambda _: trainer.state.epoch,
-    ).attach(evaluator)
+    if main:
+        StatsHandler(tag_name="train_loss", output_transform=lambda o: output_scalar(o, first)).attach(
+            trainer
+        )
+        StatsHandler(
+            iteration_log=False,
+            output_transform=lambda _: None,
+            global_epoch_transform=lambda _: trainer.state.epoch,
+        ).attach(evaluator)
     if writer is not None:
         TensorBoardStatsHandler(
             summary_writer=writer, tag_name="train_loss", output_transform=lambda o: output_scalar(o, first)
@@ -348,43 +548,57 @@ def run_workflow(
             output_transform=lambda _: None,
             global_epoch_transform=lambda _: trainer.state.epoch,
         ).attach(evaluator)
-    if config.progress:
+    if config.progress and main:
         from ignite.handlers import ProgressBar
 
         ProgressBar(desc="train ").attach(
             trainer, output_transform=lambda o: {first: output_scalar(o, first)}
         )
-    CheckpointSaver(
-        str(out),
-        {"model": network},
-        save_key_metric=True,
-        key_metric_name=key_name,
-        key_metric_filename=BEST_CHECKPOINT,
-    ).attach(evaluator)
-    CheckpointSaver(str(out), {"model": network}, save_final=True, final_filename=FINAL_CHECKPOINT).attach(
-        trainer
-    )
-    for filename, module in (extra_final or {}).items():
-        CheckpointSaver(str(out), {"model": module}, save_final=True, final_filename=filename).attach(trainer)
-    if config.early_stop_patience:
+    if main:  # the savers hold the plain modules: state_dict keys without DDP's "module." prefix
+        CheckpointSaver(
+            str(out),
+            {"model": network},
+            save_key_metric=True,
+            key_metric_name=key_name,
+            key_metric_filename=BEST_CHECKPOINT,
+        ).attach(evaluator)
+        CheckpointSaver(
+            str(out), {"model": network}, save_final=True, final_filename=FINAL_CHECKPOINT
+        ).attach(trainer)
+        for filename, module in extra_final.items():
+            CheckpointSaver(str(out), {"model": module}, save_final=True, final_filename=filename).attach(
+                trainer
+            )
+    if config.early_stop_patience:  # on every rank (see above)
         EarlyStopHandler(
             patience=config.early_stop_patience,
             score_function=stopping_fn_from_metric(key_name),
             trainer=trainer,
         ).attach(evaluator)
-    history = TrainingHistory(
-        out / HISTORY_CSV, loss_keys, evaluator, baseline={f"input_{k}": v for k, v in baseline.items()}
-    )
+    history_args = (out / HISTORY_CSV, loss_keys, evaluator)
+    history_baseline = {f"input_{k}": v for k, v in baseline.items()}
+    if ddp is None:
+        history = TrainingHistory(*history_args, baseline=history_baseline)
+    else:
+        device = evaluator.state.device
+        history = _DistributedHistory(*history_args, baseline=history_baseline, main=main, device=device)
     for handler in train_handlers:
         handler.attach(trainer)
     history.attach(trainer)  # last: runs after validation on EPOCH_COMPLETED
+    finished = False
     try:
         trainer.run()
+        if main and config.plot and history.rows:
+            plot_training_curve(out / HISTORY_CSV, out / "training_curve.png")
+        finished = True
     finally:
         if writer is not None:
             writer.close()
-    if config.plot and history.rows:
-        plot_training_curve(out / HISTORY_CSV, out / "training_curve.png")
+        if ddp is not None:
+            if finished:
+                dist.barrier()  # rank 0's files are complete for every rank from here on
+            if ddp.owns_group:
+                dist.destroy_process_group()
     best = out / BEST_CHECKPOINT
     validated = evaluator.state.best_metric_epoch != -1
     return TrainResult(

@@ -14,7 +14,9 @@ Architecture (as described in the paper; written from that description, no code 
   channels 1 → 32 → 64 → 128 → 256, so the bottleneck is H/16 × W/16;
 - decoder: a residual block at 256 channels, then 4 levels of [3×3 transposed conv stride 2
   (padding 1, output padding 1) → InstanceNorm → ReLU], the first three followed by a residual
-  block, 256 → 128 → 64 → 32 → 1; the output is clamped to [0, 1];
+  block, 256 → 128 → 64 → 32 → 1, the last level a plain transposed convolution (no
+  normalisation or activation, which would fix the output's mean and spread); the output is
+  clamped to [0, 1] outside training;
 - residual block: conv-IN-ReLU-conv-IN plus the identity; no skip connections between encoder and
   decoder (they would carry the speckle of the input straight to the output).
 """
@@ -110,18 +112,21 @@ class Speckle2SelfDecoder(nn.Module):
         levels, previous = [], widths[-1]
         for index, width in enumerate(targets):
             layers: list[nn.Module] = [
-                nn.ConvTranspose2d(previous, width, 3, stride=2, padding=1, output_padding=1),
-                nn.InstanceNorm2d(width),
-                nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(previous, width, 3, stride=2, padding=1, output_padding=1)
             ]
-            if index < len(targets) - 1:  # the last level maps to the image: no residual block there
-                layers.append(ResidualBlock(width))
+            if index < len(targets) - 1:
+                layers += [nn.InstanceNorm2d(width), nn.ReLU(inplace=True), ResidualBlock(width)]
+            # the last level maps to the image: a plain (linear) transposed convolution. Instance
+            # normalisation or a ReLU there would fix the output's mean and spread whatever the input.
             levels.append(nn.Sequential(*layers))
             previous = width
         self.levels = nn.Sequential(*levels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.levels(self.bottleneck(x)).clamp(0.0, 1.0)
+        out = self.levels(self.bottleneck(x))
+        # clamped to the image range for use; not while training, where a clamp would stop the
+        # gradient of every pixel that overshoots
+        return out if self.training else out.clamp(0.0, 1.0)
 
 
 class Speckle2SelfInference(nn.Module):
