@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "denoise": "denoise",
     "benchmark": "benchmark",
     "export": "export",
+    "train": "train",
+    "adapt": "adapt",
 }
 
 EXIT_USER_ERROR = 2

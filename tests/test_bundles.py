@@ -73,7 +73,9 @@ def test_metadata_verifies_offline_against_the_kept_schema(bundle):
 
 def test_verify_metadata_rejects_a_metadata_file_missing_required_keys(tmp_path):
     bad = tmp_path / "metadata.json"
-    schema_url = json.loads((REPO / "bundles" / "despeckle_dae_skip" / "configs" / "metadata.json").read_text())
+    schema_url = json.loads(
+        (REPO / "bundles" / "despeckle_dae_skip" / "configs" / "metadata.json").read_text()
+    )
     bad.write_text(json.dumps({"schema": schema_url["schema"], "version": "0.1.0"}))
     with pytest.raises(Exception, match="is a required property"):
         verify_metadata(meta_file=str(bad), filepath=str(SCHEMA))

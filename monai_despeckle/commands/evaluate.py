@@ -8,12 +8,11 @@ import shlex
 from pathlib import Path
 
 from monai_despeckle.errors import DespeckleError
+from monai_despeckle.evaluation.bundle import DEFAULT_SIZE, SIM_PREFIX
 
 HELP = "benchmark despeckling methods on real or simulated images (metrics, tables, figures)"
 
 DEFAULT_NOISE = "speckle:0.1,0.3,0.5,0.7,0.9"
-DEFAULT_SIZE = 128  # the seed protocol's frame size (Bhute et al. 2024)
-SIM_PREFIX = "sim:"
 
 logger = logging.getLogger(__name__)
 
@@ -91,30 +90,24 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build the data set, evaluate every method, write the report folder."""
-    from monai_despeckle.evaluation import check_output_dir, evaluate, folder_set, simulated_set, write_report
+    from monai_despeckle.evaluation import check_output_dir, evaluate, load_eval_set, write_report
 
     check_output_dir(args.out, args.overwrite)
-    if args.n is not None and args.n < 1:
-        raise DespeckleError(f"--n must be at least 1; got {args.n}")
-    if args.size is not None and args.size < 0:
-        raise DespeckleError(f"--size must be positive (or 0 for native); got {args.size}")
     variances = None
-    data_spec = str(args.data)
-    if data_spec.startswith(SIM_PREFIX):
-        kind = data_spec[len(SIM_PREFIX) :]
-        if args.noise not in (DEFAULT_NOISE, "physics"):
-            logger.info("phantoms carry their own physics speckle: --noise %s is ignored", args.noise)
-        data = simulated_set(kind, size=args.size or DEFAULT_SIZE, n=args.n or 20, seed=args.seed)
-        title = f"Evaluation on simulated {kind} phantoms"
-    else:
-        size = args.size if args.size is not None else (None if args.no_reference else DEFAULT_SIZE)
-        data = folder_set(
-            data_spec, size or None, args.no_reference, split=args.split, split_file=args.split_file, n=args.n
-        )
-        if not args.no_reference:
-            variances = parse_noise(args.noise)
-        split = f" ({args.split} split)" if args.split else ""
-        title = f"Evaluation on {Path(data_spec).name}{split}"
+    simulated = str(args.data).startswith(SIM_PREFIX)
+    if simulated and args.noise not in (DEFAULT_NOISE, "physics"):
+        logger.info("phantoms carry their own physics speckle: --noise %s is ignored", args.noise)
+    data, title = load_eval_set(
+        args.data,
+        size=args.size,
+        n=args.n,
+        seed=args.seed,
+        split=args.split,
+        split_file=args.split_file,
+        no_reference=args.no_reference,
+    )
+    if not (simulated or args.no_reference):
+        variances = parse_noise(args.noise)
     result = evaluate(data, args.methods, variances, seed=args.seed, n_examples=args.examples)
     config = {key: value for key, value in vars(args).items() if not key.startswith("_")}
     files = write_report(result, args.out, args.overwrite, title, _command_line(args), config)

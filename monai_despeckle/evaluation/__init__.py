@@ -1,5 +1,6 @@
 """The evaluation harness behind ``monai-despeckle evaluate``: data sets, the run loop, reports, figures."""
 
+from monai_despeckle.evaluation.bundle import DEFAULT_BASELINES, evaluate_bundle, load_eval_set
 from monai_despeckle.evaluation.datasets import EvalItem, EvalSet, folder_set, simulated_set
 from monai_despeckle.evaluation.output import check_output_dir, write_report
 from monai_despeckle.evaluation.runner import (
@@ -12,6 +13,7 @@ from monai_despeckle.evaluation.runner import (
 )
 
 __all__ = [
+    "DEFAULT_BASELINES",
     "EvalItem",
     "EvalResult",
     "EvalSet",
@@ -19,7 +21,9 @@ __all__ = [
     "add_speckle",
     "check_output_dir",
     "evaluate",
+    "evaluate_bundle",
     "folder_set",
+    "load_eval_set",
     "noise_seed",
     "resolve_methods",
     "simulated_set",

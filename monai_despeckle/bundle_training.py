@@ -1,0 +1,221 @@
+"""Train a despeckling bundle into a new bundle folder: behind ``monai-despeckle train`` and ``adapt``.
+
+The bundle's own ``configs/train.json`` does the work (run with :func:`monai.bundle.run`, as
+``python -m monai.bundle run`` would); this module only prepares a fresh copy of the bundle,
+points the config at the user's data, and makes the result all-or-nothing: the new bundle is
+built in a temporary sibling folder and renamed into place only once its weights are installed
+and verified. The source bundle and the data are never written to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monai_despeckle import __version__
+from monai_despeckle.bundles import (
+    MODEL_FILE,
+    BundleInfo,
+    bundles_root,
+    find_bundles,
+    read_bundle,
+    verify_weights,
+)
+from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
+from monai_despeckle.evaluation.datasets import image_files
+
+__all__ = ["TrainedBundle", "make_split", "resolve_bundle", "train_bundle"]
+
+logger = logging.getLogger(__name__)
+
+RUN_FOLDER = Path("runs") / "train"
+DEFAULT_VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class TrainedBundle:
+    """What :func:`train_bundle` produced.
+
+    Attributes:
+        path: the new bundle folder.
+        weights: its ``models/model.pt`` (checksum recorded in its metadata).
+        run_dir: the training run (checkpoints, history, curves) inside the bundle.
+    """
+
+    path: Path
+    weights: Path
+    run_dir: Path
+
+
+def resolve_bundle(name: str | Path) -> BundleInfo:
+    """A bundle from a folder path or a shipped bundle's name (``dae_skip`` or ``despeckle_dae_skip``)."""
+    path = Path(name)
+    if (path / "configs" / "metadata.json").is_file():
+        return read_bundle(path)
+    shipped = {b.name: b for b in find_bundles()}
+    for key in (str(name), f"despeckle_{name}"):
+        if key in shipped:
+            return shipped[key]
+    raise BundleError(
+        f"no bundle named {str(name)!r}; choose one of: {', '.join(sorted(shipped)) or '(none)'} "
+        "or give a bundle folder",
+        bundles_root(),
+    )
+
+
+def make_split(folder: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION) -> dict[str, list[str]]:
+    """A deterministic train/val split of a folder of images (sorted names; every n-th to val).
+
+    Args:
+        folder: images directly or in ``images/`` (``*_mask`` files are skipped).
+        val_fraction: fraction of the images held out for validation (at least one).
+
+    Raises:
+        InputNotFoundError: fewer than two images (one to train on, one to validate).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise DespeckleError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    names = sorted(p.name for p in image_files(folder))
+    if len(names) < 2:
+        raise InputNotFoundError(f"needs at least 2 images to train and validate, found {len(names)}", folder)
+    step = max(2, round(1.0 / val_fraction))
+    val = names[step - 1 :: step] or names[-1:]
+    return {"train": [n for n in names if n not in set(val)], "val": val}
+
+
+def _copy_configs(source: BundleInfo, target: Path) -> None:
+    """Copy the bundle's configs (not its weights, runs or docs) into ``target``."""
+    shutil.copytree(source.path / "configs", target / "configs")
+    metadata_path = target / "configs" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata.pop("model_sha256", None)  # install_weights records the new one
+    metadata_path.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
+
+
+def _project_error(err: BaseException) -> BaseException:
+    """The first of our own errors in ``err``'s cause chain (a clean message for the user), else ``err``."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, DespeckleError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return err
+
+
+def _sync_network_def(bundle: Path, overrides: Mapping[str, Any]) -> None:
+    """Give ``inference.json`` the ``network_def`` that ``train.json`` trained (with the overrides).
+
+    The two configs each define the network; an override such as ``features=[8, 16, 32]`` changes
+    only the training one, so the trained definition (references resolved to literals) is copied.
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "train.json"))
+    parser.update(dict(overrides))
+    definition = {}
+    for key, value in parser["network_def"].items():
+        if isinstance(value, str) and value.startswith("@"):
+            value = parser[value[1:]]
+        definition[key] = value
+    inference_path = bundle / "configs" / "inference.json"
+    inference = json.loads(inference_path.read_text(encoding="utf-8"))
+    inference["network_def"] = definition
+    inference_path.write_text(json.dumps(inference, indent=4) + "\n", encoding="utf-8")
+
+
+def _record_provenance(
+    bundle: Path, final: Path, source: BundleInfo, data: str, overrides: Mapping[str, Any], note: str
+) -> None:
+    """Update the new bundle's metadata (version, changelog, data source) and write docs/README.md."""
+    metadata_path = bundle / "configs" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    base_version = str(source.metadata.get("version", "0.0.0"))
+    version = f"{base_version}+{bundle.name}"
+    metadata["version"] = version
+    metadata["changelog"] = {version: note, **source.metadata.get("changelog", {})}
+    metadata["data_source"] = f"{data} ({note})"
+    metadata_path.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
+    settings = "\n".join(f"- `{key}`: `{json.dumps(value)}`" for key, value in overrides.items())
+    (bundle / "docs").mkdir(exist_ok=True)
+    (bundle / "docs" / "README.md").write_text(
+        f"# {bundle.name}\n\n{note}.\n\nMade by monai-despeckle {__version__} from the bundle "
+        f"`{source.name}` (version {base_version}) with its `configs/train.json` and these "
+        f"settings:\n\n{settings}\n\nThe training run (checkpoints, `history.csv`, "
+        f"`training_curve.png`) is in `{RUN_FOLDER.as_posix()}/`. Use it with "
+        f"`monai-despeckle denoise IN OUT --method {final}`.\n",
+        encoding="utf-8",
+    )
+
+
+def train_bundle(
+    source: str | Path | BundleInfo,
+    data: str | Path,
+    out: str | Path,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    split: Mapping[str, Sequence[str]] | None = None,
+) -> TrainedBundle:
+    """Train ``source``'s ``train.json`` on ``data`` into the new bundle folder ``out``.
+
+    Args:
+        source: the bundle whose configs are used (a folder or a shipped bundle's name).
+        data: the training data: a folder of images (with ``split.json``, or give ``split``),
+            a simulated data set, or ``phantoms:<kind>``.
+        out: the new bundle folder; must not exist.
+        overrides: ``train.json`` entries to override, e.g. ``{"train#max_epochs": 20}``.
+        note: one line for the changelog and docs (default: what was trained on what).
+        split: train/val file names of ``data``, written to ``docs/split.json`` in the new bundle
+            and used instead of ``data/split.json``.
+
+    Returns:
+        The new, verified bundle.
+    """
+    from monai.bundle import run as run_bundle_config
+
+    bundle = source if isinstance(source, BundleInfo) else resolve_bundle(source)
+    target = Path(out)
+    if target.exists():
+        raise OutputPathError("already exists; choose a new bundle folder", target)
+    if not str(data).startswith("phantoms:") and not Path(data).exists():
+        raise InputNotFoundError("training data not found", Path(data))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    settings: dict[str, Any] = dict(overrides or {})
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        work = staging / target.name
+        _copy_configs(bundle, work)
+        if split is not None:
+            split_path = work / "docs" / "split.json"
+            split_path.parent.mkdir(parents=True, exist_ok=True)
+            split_path.write_text(json.dumps({k: list(v) for k, v in split.items()}, indent=2) + "\n")
+            settings["train#split_file"] = str(split_path)
+        run_dir = work / RUN_FOLDER
+        try:
+            run_bundle_config(
+                config_file=str(work / "configs" / "train.json"),
+                bundle_root=str(work),
+                dataset_dir=str(data),
+                output_dir=str(run_dir),
+                **settings,
+            )
+        except RuntimeError as err:  # monai.bundle wraps errors of the components it builds
+            raise _project_error(err) from None
+        _sync_network_def(work, settings)
+        trained = read_bundle(work)
+        if not trained.has_weights:
+            raise BundleError("training finished without installing weights", work)
+        verify_weights(trained)
+        shown = {**settings, **({"train#split_file": "docs/split.json"} if split is not None else {})}
+        _record_provenance(work, target, bundle, str(data), shown, note or f"{bundle.name} trained on {data}")
+        work.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return TrainedBundle(target, target / MODEL_FILE, target / RUN_FOLDER)
