@@ -16,6 +16,7 @@ from monai_despeckle.networks import (
     Speckle2SelfInference,
     build_network,
 )
+from monai_despeckle.networks.speckle2self import image_statistics
 
 # small widths keep the export tests fast; the defaults are checked separately
 SMALL = {
@@ -100,7 +101,8 @@ def test_speckle2self_views_share_the_decoder_and_the_inference_network_shares_w
         inference = model.inference_network()
         assert len(outputs) == 3 and all(o.shape == views[0].shape for o in outputs)
         assert torch.equal(inference(views[0]), outputs[0])
-        assert torch.equal(model.decoder(model.encoders[2](views[2])), outputs[2])
+        decoded = model.decoder(model.encoders[2](views[2]), *image_statistics(views[2]))
+        assert torch.equal(decoded, outputs[2])
     assert inference.encoder is model.encoders[0] and inference.decoder is model.decoder
     # the three encoders are separate parameter sets
     assert model.encoders[0][0][0].weight.data_ptr() != model.encoders[1][0][0].weight.data_ptr()
@@ -109,6 +111,16 @@ def test_speckle2self_views_share_the_decoder_and_the_inference_network_shares_w
     fresh.load_state_dict(inference.state_dict(), strict=True)
     with pytest.raises(InvalidParameterError, match="3 views"):
         model(views[:2])
+
+
+def test_speckle2self_output_follows_the_input_intensity_scale():
+    # instance normalisation everywhere would give every image the same output mean and spread
+    torch.manual_seed(0)
+    inference = build_network("speckle2self", features=(8, 16, 32, 64)).eval()
+    dark = frames(2, seed=0) * 0.3
+    with torch.inference_mode():
+        out_dark, out_bright = inference(dark), inference(dark + 0.5)
+    assert out_bright.mean() - out_dark.mean() == pytest.approx(0.5, abs=0.05)
 
 
 def test_pix2pix_generator_layers_follow_the_paper():

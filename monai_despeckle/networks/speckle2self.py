@@ -17,6 +17,12 @@ Architecture (as described in the paper; written from that description, no code 
   block, 256 → 128 → 64 → 32 → 1, the last level a plain transposed convolution (no
   normalisation or activation, which would fix the output's mean and spread); the output is
   clamped to [0, 1] outside training;
+- output scale: instance normalisation at every level makes the decoded map's mean and spread
+  the same for every image (a network built exactly so despeckles only up to a per-image
+  brightness and contrast, which min-max normalising the result hides). Here the decoded map
+  is scaled by the input's per-image standard deviation and shifted by its mean (reversible
+  instance normalisation), so the output is on the input's intensity scale; this is our
+  addition, not in the paper;
 - residual block: conv-IN-ReLU-conv-IN plus the identity; no skip connections between encoder and
   decoder (they would carry the speckle of the input straight to the output).
 """
@@ -37,6 +43,7 @@ __all__ = [
     "Speckle2SelfDecoder",
     "Speckle2SelfEncoder",
     "Speckle2SelfInference",
+    "image_statistics",
 ]
 
 DEFAULT_FEATURES: tuple[int, ...] = (32, 64, 128, 256)
@@ -122,11 +129,24 @@ class Speckle2SelfDecoder(nn.Module):
             previous = width
         self.levels = nn.Sequential(*levels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.levels(self.bottleneck(x))
+    def forward(self, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """Decode ``x`` into an image with the input's per-image ``mean`` and ``std`` scale.
+
+        Every level is instance-normalised, so the decoded map has about the same mean and spread
+        whatever the image; the input's statistics (``[N, C, 1, 1]``, see :func:`image_statistics`)
+        put it back on the input's intensity scale, as reversible instance normalisation does.
+        """
+        out = self.levels(self.bottleneck(x)) * std + mean
         # clamped to the image range for use; not while training, where a clamp would stop the
         # gradient of every pixel that overshoots
         return out if self.training else out.clamp(0.0, 1.0)
+
+
+def image_statistics(x: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and standard deviation ``[N, C, 1, 1]`` (std at least ``eps``)."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = x.std(dim=(2, 3), keepdim=True, unbiased=False).clamp_min(eps)
+    return mean, std
 
 
 class Speckle2SelfInference(nn.Module):
@@ -157,7 +177,8 @@ class Speckle2SelfInference(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Despeckle ``x`` ``[N, C, H, W]`` (H, W multiples of :attr:`size_multiple`)."""
-        return self.decoder(self.encoder(x))
+        mean, std = image_statistics(x)
+        return self.decoder(self.encoder(x), mean, std)
 
 
 class Speckle2Self(nn.Module):
@@ -188,7 +209,10 @@ class Speckle2Self(nn.Module):
         """Reconstruct each view ``[N, C, H, W]`` through its own encoder and the shared decoder."""
         if len(views) != self.num_views:
             raise InvalidParameterError(f"Speckle2Self expects {self.num_views} views, got {len(views)}")
-        return [self.decoder(encoder(view)) for encoder, view in zip(self.encoders, views, strict=True)]
+        return [
+            self.decoder(encoder(view), *image_statistics(view))
+            for encoder, view in zip(self.encoders, views, strict=True)
+        ]
 
     def inference_network(self) -> Speckle2SelfInference:
         """The full-scale encoder + decoder as one module, sharing (not copying) their parameters.
