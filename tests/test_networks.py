@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
+from monai_despeckle.losses import Speckle2SelfLoss
 from monai_despeckle.networks import (
     NETWORKS,
     PAPER_FEATURES,
@@ -17,6 +18,8 @@ from monai_despeckle.networks import (
     build_network,
 )
 from monai_despeckle.networks.speckle2self import image_statistics
+from monai_despeckle.simulation import PHANTOMS
+from monai_despeckle.speckle import multiscale_views
 
 # small widths keep the export tests fast; the defaults are checked separately
 SMALL = {
@@ -235,3 +238,36 @@ def test_onnx_export_runs_in_onnxruntime_with_dynamic_batch_and_size(name, dynam
         got = session.run(None, {"image": x.numpy()})[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def _fit(network: nn.Module, loss_of, steps: int = 100, lr: float = 3e-3) -> tuple[float, float]:
+    """First and last loss of ``steps`` Adam steps on one fixed batch."""
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_of(network)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return losses[0], min(losses[-5:])
+
+
+@pytest.mark.parametrize("name", ["dae_skip", "dae_noskip", "pix2pix"])
+def test_supervised_networks_overfit_one_batch(name):
+    torch.manual_seed(0)
+    phantoms = [PHANTOMS["breast"](64, seed) for seed in (1, 2)]
+    clean = torch.tensor(np.stack([p.clean for p in phantoms]))[:, None].float()
+    noisy = torch.tensor(np.stack([p.bmode for p in phantoms]))[:, None].float()
+    network = build_network(name, **SMALL[name]).train()
+    first, last = _fit(network, lambda net: torch.nn.functional.mse_loss(net(noisy), clean))
+    assert last < 0.3 * first, (first, last)
+
+
+def test_speckle2self_overfits_one_batch_of_views():
+    torch.manual_seed(0)
+    views = multiscale_views(frames(4, size=64, seed=2))
+    model = Speckle2Self(features=(8, 16, 32, 64)).train()
+    loss = Speckle2SelfLoss()
+    first, last = _fit(model, lambda net: loss(net(views), views).total)
+    assert last < 0.3 * first, (first, last)

@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -118,7 +119,12 @@ def _build_methods(names: list[str], all_requested: bool) -> dict[str, Method]:
     methods: dict[str, Method] = {}
     for name in names:
         try:
-            methods[name] = create_method(name)
+            method = create_method(name)
+            # a bundle given by its folder is reported under its method name, not the path
+            label = method.name if Path(name).is_dir() else name
+            if label in methods:
+                raise DespeckleError(f"two methods are named {label!r}")
+            methods[label] = method
         except DespeckleError as err:
             if not all_requested:
                 raise
