@@ -241,7 +241,7 @@ def install_weights(checkpoint: str | Path | Any, bundle: str | Path) -> Path | 
     if run_dir is not None:
         docs = info.path / "docs"
         docs.mkdir(exist_ok=True)
-        for name in ("training_curve.png", "history.csv", "config.json"):
+        for name in ("training_curve.png", "history.csv", "config.json", "split_used.json"):
             if (run_dir / name).is_file():
                 target_name = "training_config.json" if name == "config.json" else name
                 (docs / target_name).write_bytes((run_dir / name).read_bytes())

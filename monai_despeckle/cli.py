@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "train": "train",
     "adapt": "adapt",
+    "segment": "segment",
+    "segment-eval": "segment_eval",
 }
 
 EXIT_USER_ERROR = 2

@@ -19,6 +19,7 @@ from torch import nn
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.networks.dae_skip import PAPER_FEATURES, REALTIME_FEATURES, DenoisingAutoencoder
 from monai_despeckle.networks.pix2pix import PatchDiscriminator, Pix2PixGenerator
+from monai_despeckle.networks.segmentation import segmentation_unet
 from monai_despeckle.networks.speckle2self import (
     ResidualBlock,
     Speckle2Self,
@@ -40,6 +41,7 @@ __all__ = [
     "Speckle2SelfEncoder",
     "Speckle2SelfInference",
     "build_network",
+    "segmentation_unet",
 ]
 
 NETWORKS: dict[str, Callable[..., nn.Module]] = {

@@ -1,0 +1,88 @@
+"""Segment image files and folders into label-map files: all or nothing, inputs never written.
+
+Label maps are written as NIfTI, NRRD/MHA, PNG or TIFF holding the label values (0 background,
+1 … for the structures) with the input's geometry. DICOM is refused as an output: a label map is
+not an ultrasound image, and DICOM SEG is out of scope (write ``.nii.gz`` and convert if needed).
+A DICOM input in a folder gets a ``.nii.gz`` label map.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from monai_despeckle import io
+from monai_despeckle.batch import image_files
+from monai_despeckle.errors import InvalidImageError, OutputPathError, UnsupportedFormatError
+from monai_despeckle.io.registry import BY_SUFFIX, DICOM, suffix_of
+from monai_despeckle.io.safe_write import staged_output
+from monai_despeckle.io.validation import check_input_path
+from monai_despeckle.segmentation.segmenter import Segmenter
+
+__all__ = ["label_map_name", "segment_file", "segment_folder"]
+
+LABEL_SUFFIX = "_seg"
+
+
+def _check_label_output(path: Path) -> None:
+    suffix = suffix_of(path)
+    if suffix not in BY_SUFFIX:
+        raise UnsupportedFormatError(f"unknown output format {suffix!r} for a label map", path)
+    if BY_SUFFIX[suffix] is DICOM:
+        raise UnsupportedFormatError("label maps are not written as DICOM: use .nii.gz, .nrrd or .png", path)
+
+
+def label_map_name(source: Path) -> str:
+    """Output file name of a source's label map: ``<stem>_seg<suffix>`` (DICOM → ``.nii.gz``)."""
+    suffix = suffix_of(source)
+    if suffix not in BY_SUFFIX or BY_SUFFIX[suffix] is DICOM:
+        base = source.name[: -len(suffix)] if suffix and source.name.lower().endswith(suffix) else source.name
+        return f"{base}{LABEL_SUFFIX}.nii.gz"
+    return f"{source.name[: -len(suffix)]}{LABEL_SUFFIX}{source.name[-len(suffix) :]}"
+
+
+def segment_file(
+    segmenter: Segmenter, source: str | Path, output: str | Path, *, axis: int = 0, overwrite: bool = False
+) -> Path:
+    """Segment every frame (or slice along ``axis``) of ``source`` into the label-map file ``output``."""
+    output = Path(output)
+    _check_label_output(output)
+    image = io.load(source)
+    return io.save(segmenter.label_image(image, axis=axis), output, overwrite=overwrite)
+
+
+def segment_folder(
+    segmenter: Segmenter,
+    source: str | Path,
+    output: str | Path,
+    *,
+    axis: int = 0,
+    overwrite: bool = False,
+) -> int:
+    """Segment every image file of ``source`` into the folder ``output`` (``<stem>_seg.<ext>``).
+
+    The output folder is staged and renamed into place only when every file is done.
+
+    Returns:
+        The number of label maps written.
+    """
+    source = check_input_path(Path(source))
+    output = Path(output)
+    if not source.is_dir():
+        raise InvalidImageError("expected a folder of image files", source)
+    if suffix_of(output) in BY_SUFFIX:
+        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
+    files = image_files(source)
+    if not files:
+        raise InvalidImageError("folder holds no image files", source)
+    show = segmenter.progress
+    segmenter.progress = False  # one bar over the files instead of one per file
+    try:
+        with staged_output(output, protected=[source], overwrite=overwrite) as staging:
+            staging.mkdir()
+            for file in tqdm(files, unit="file", desc=segmenter.name, disable=not show):
+                segment_file(segmenter, file, staging / label_map_name(file), axis=axis)
+    finally:
+        segmenter.progress = show
+    return len(files)

@@ -1,0 +1,175 @@
+"""Run a segmentation bundle on ultrasound frames: 2D images, cine loops, volumes slice by slice.
+
+The bundle's network is loaded like the despeckling bundles' (allow-listed ``network_def`` read
+as plain JSON, sha256-verified weights, ``torch.load(weights_only=True)``, strict); its
+``inference.json`` also names the input size, the labels and whether to keep the largest
+component, and, for a model trained on despeckled images, the despeckling method to apply to
+every frame first (``"despeckler"``). Each frame is resized to the network's input exactly as in
+training (scikit-image, anti-aliased), predicted together with its left-right mirror (the two
+softmax maps averaged), the probabilities resized back to the frame's own size, and the argmax
+taken there, so masks have the input's geometry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.transforms import KeepLargestConnectedComponent
+from tqdm.auto import tqdm
+
+from monai_despeckle.bundles import BundleInfo, bundles_root, load_network, read_bundle, read_json
+from monai_despeckle.errors import BundleError, InvalidImageError, InvalidParameterError
+from monai_despeckle.evaluation.datasets import resize_frame
+from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
+from monai_despeckle.runtime.device import resolve_device
+from monai_despeckle.segmentation.tasks import TASKS
+
+__all__ = ["SEGMENTATION_PREFIX", "Segmenter", "resolve_segmentation_bundle"]
+
+SEGMENTATION_PREFIX = "seg_"
+
+
+def resolve_segmentation_bundle(name: str | Path) -> BundleInfo:
+    """A segmentation bundle from a folder, a bundle name (``seg_carotid``) or a task (``carotid``)."""
+    path = Path(name)
+    if (path / "configs" / "metadata.json").is_file():
+        return read_bundle(path)
+    text = str(name)
+    if text in TASKS:
+        text = TASKS[text].bundle
+    candidate = bundles_root() / text
+    if (candidate / "configs" / "metadata.json").is_file():
+        return read_bundle(candidate)
+    known = sorted(p.name for p in bundles_root().glob(f"{SEGMENTATION_PREFIX}*") if p.is_dir())
+    raise BundleError(
+        f"no segmentation bundle {str(name)!r}; choose a task ({', '.join(TASKS)}), a bundle "
+        f"({', '.join(known) or 'none shipped'}) or a bundle folder",
+        path,
+    )
+
+
+class Segmenter:
+    """Segment ultrasound frames with a segmentation bundle.
+
+    Args:
+        bundle: ``"breast"`` / ``"carotid"``, a bundle name (``"seg_breast_lesion"``) or a folder.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``...
+        batch_size: frames per forward pass.
+        mirror: average the prediction with that of the left-right mirrored frame.
+        keep_largest: keep the largest connected component of each label (default: the bundle's).
+        progress: show a progress bar over the frames.
+    """
+
+    def __init__(
+        self,
+        bundle: str | Path = "seg_breast_lesion",
+        *,
+        device: str | torch.device = "auto",
+        batch_size: int = 8,
+        mirror: bool = True,
+        keep_largest: bool | None = None,
+        progress: bool = False,
+    ) -> None:
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise InvalidParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.bundle = resolve_segmentation_bundle(bundle)
+        config_path = self.bundle.path / "configs" / "inference.json"
+        config = read_json(config_path)
+        labels = config.get("labels")
+        if not isinstance(labels, dict) or not labels or not all(isinstance(v, int) for v in labels.values()):
+            raise BundleError('inference.json must give "labels": {"name": value, ...}', config_path)
+        self.labels: dict[str, int] = {str(k): int(v) for k, v in labels.items()}
+        self.size = int(config.get("image_size", 192))
+        self.keep_largest = bool(config.get("keep_largest", True) if keep_largest is None else keep_largest)
+        self.task = str(config.get("task", ""))
+        self.despeckler_name: str | None = config.get("despeckler") or None
+        self.device = resolve_device(device)
+        self._despeckler = None
+        if self.despeckler_name is not None:
+            from monai_despeckle.inference import Despeckler
+
+            self._despeckler = Despeckler(self.despeckler_name, device=self.device)
+        self.network = load_network(self.bundle, self.device)
+        self.batch_size = int(batch_size)
+        self.mirror = mirror
+        self.progress = progress
+        self._largest = KeepLargestConnectedComponent(
+            applied_labels=sorted(self.labels.values()), independent=True
+        )
+
+    @property
+    def name(self) -> str:
+        """The bundle's folder name."""
+        return self.bundle.name
+
+    @torch.inference_mode()
+    def _predict_batch(self, frames: np.ndarray) -> np.ndarray:
+        shape = frames.shape[1:]
+        resized = np.stack([np.clip(resize_frame(f, (self.size, self.size)), 0.0, 1.0) for f in frames])
+        x = torch.from_numpy(resized[:, None].astype(np.float32)).to(self.device)
+        probabilities = torch.softmax(self.network(x).float(), dim=1)
+        if self.mirror:
+            mirrored = torch.softmax(self.network(torch.flip(x, dims=(3,))).float(), dim=1)
+            probabilities = 0.5 * (probabilities + torch.flip(mirrored, dims=(3,)))
+        probabilities = F.interpolate(probabilities, size=shape, mode="bilinear", align_corners=False)
+        labels = probabilities.argmax(dim=1, keepdim=True)
+        if self.keep_largest:
+            labels = torch.stack([self._largest(label) for label in labels])
+        return labels[:, 0].to("cpu", torch.uint8).numpy()
+
+    def despeckle(self, frames: np.ndarray) -> np.ndarray:
+        """The frames as this model expects them: despeckled by the bundle's despeckler, if it has one."""
+        if self._despeckler is None:
+            return frames
+        return self._despeckler.run(UltrasoundImage(frames=frames)).frames
+
+    def predict(self, frames: np.ndarray, *, despeckled: bool = False) -> np.ndarray:
+        """uint8 label maps ``[T, H, W]`` of float frames ``[T, H, W]`` (or one ``[H, W]``) in [0, 1].
+
+        Args:
+            frames: B-mode frames in [0, 1].
+            despeckled: the frames have already been through :meth:`despeckle` (skip it).
+        """
+        frames = np.asarray(frames, dtype=np.float32)
+        single = frames.ndim == 2
+        frames = frames[None] if single else frames
+        if frames.ndim != 3 or frames.shape[0] == 0 or min(frames.shape[1:]) < 2:
+            raise InvalidImageError(
+                f"expected frames [T, H, W] with T >= 1 and H, W >= 2, got {frames.shape}"
+            )
+        if not np.isfinite(frames).all():
+            raise InvalidImageError("frames hold NaN or infinite values")
+        if not despeckled:
+            frames = self.despeckle(frames)
+        out = np.empty(frames.shape, dtype=np.uint8)
+        with tqdm(total=len(frames), unit="frame", desc=self.name, disable=not self.progress) as bar:
+            for start in range(0, len(frames), self.batch_size):
+                stop = min(start + self.batch_size, len(frames))
+                out[start:stop] = self._predict_batch(frames[start:stop])
+                bar.update(stop - start)
+        return out[0] if single else out
+
+    def run(self, image: UltrasoundImage, axis: int = 0) -> np.ndarray:
+        """Label maps of every frame of ``image`` (slices along ``axis``), shaped like its frames."""
+        if axis not in (0, 1, 2):
+            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}")
+        frames = np.moveaxis(image.frames, axis, 0)
+        return np.moveaxis(self.predict(frames), 0, axis)
+
+    def label_image(self, image: UltrasoundImage, axis: int = 0) -> UltrasoundImage:
+        """The label maps as an image with the input's geometry (``io.save`` writes the label values)."""
+        labels = self.run(image, axis=axis)
+        return dataclasses.replace(
+            image,
+            frames=labels.astype(np.float32) / 255.0,
+            intensity=IntensityMapping("uint8", 0.0, 255.0),
+            metadata={"labels": dict(self.labels), "derivation_description": f"segmentation ({self.name})"},
+            source=image.source,
+        )
+
+    def __repr__(self) -> str:
+        return f"Segmenter({self.name!r}, labels={self.labels}, device={self.device})"
