@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the Lib imports monai_despeckle: at run time only after the
 # Labels shown in the GUI -> values the logic takes.
 DEVICES = {"auto": "auto", "CPU": "cpu", "GPU": "cuda"}
 SLICE_AXES = {"K (slices / frames)": 0, "J (rows)": 1, "I (columns)": 2}
-SEGMENTATION_TASKS = {"Breast lesion": "seg_breast_lesion", "Carotid lumen and wall": "seg_carotid"}
+SEGMENTATION_TASKS = {"Breast lesion": "seg_breast_lesion", "Carotid lumen": "seg_carotid"}
 DEFAULT_METHOD = "dae_skip"
 TORCH_REQUIREMENT = ">=2.8"
 REQUESTER = "UltrasoundDespeckle"
