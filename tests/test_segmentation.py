@@ -298,3 +298,67 @@ def test_reference_masks_are_read_as_binary():
         pytest.skip("shared CCAUI data not available")
     mask = read_mask(mask_file)
     assert mask.dtype == bool and 0 < mask.mean() < 0.5
+
+
+SEG_BUNDLES = ["seg_breast_lesion", "seg_breast_lesion_dae_skip", "seg_carotid", "seg_carotid_dae_skip"]
+
+
+@pytest.mark.parametrize("bundle", SEG_BUNDLES)
+def test_segmentation_bundles_verify_offline_and_ship_checksummed_weights(bundle):
+    from monai.bundle import verify_metadata
+
+    from monai_despeckle.bundles import CHECKSUM_KEY, read_bundle, sha256_of
+
+    folder = REPO / "bundles" / bundle
+    verify_metadata(
+        meta_file=str(folder / "configs" / "metadata.json"),
+        filepath=str(REPO / "bundles" / "metadata_schema.json"),
+    )
+    for name in ("inference.json", "train.json", "evaluate.json"):
+        assert (folder / "configs" / name).is_file()
+    assert (folder / "docs" / "README.md").is_file() and (folder / "docs" / "training_curve.png").is_file()
+    weights = folder / "models" / "model.pt"
+    assert weights.stat().st_size <= 20 * 1024 * 1024
+    assert sha256_of(weights) == read_bundle(folder).metadata[CHECKSUM_KEY]
+    inference = json.loads((folder / "configs" / "inference.json").read_text())
+    train = json.loads((folder / "configs" / "train.json").read_text())
+    assert inference["network_def"] == train["network_def"]  # the shipped weights fit what trained them
+    assert inference["despeckler"] == train["train"]["despeckler"]
+
+
+def test_segmentation_inference_config_runs_with_monai_bundle_on_a_folder(tmp_path):
+    import subprocess
+    import sys
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shapes = [(90, 110), (77, 64)]
+    for index, shape in enumerate(shapes):
+        sample = simulate_carotid(size=max(shape), seed=index)
+        io.save(io.UltrasoundImage(sample.bmode[: shape[0], : shape[1]]), inputs / f"frame{index}.png")
+    out = tmp_path / "labels"
+    bundle = REPO / "bundles" / "seg_carotid"
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(bundle / "configs" / "inference.json"),
+    ]
+    command += [
+        "--bundle_root",
+        str(bundle),
+        "--dataset_dir",
+        str(inputs),
+        "--output_dir",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for index, shape in enumerate(shapes):
+        written = io.load(out / f"frame{index}_seg.png")
+        assert written.frames.shape[-2:] == shape
+        assert set(np.unique(written.source_values()).tolist()) <= {0, 1}

@@ -22,8 +22,6 @@ class SegTask:
         phantom_kind: simulator family whose phantoms can be mixed into training.
         phantom_labels: label value in the phantom's label map -> label value of this task (values
             not listed become background).
-        keep_largest: keep only the largest connected component of each structure (one lesion per
-            breast image in BUSI, one common carotid lumen per transverse frame).
         group_separator: frames whose names share the part before this separator come from one
             acquisition and stay on one side of the internal validation split ("" = no grouping).
     """
@@ -34,7 +32,6 @@ class SegTask:
     data: str
     phantom_kind: str
     phantom_labels: dict[int, int] = field(default_factory=dict)
-    keep_largest: bool = True
     group_separator: str = ""
 
     @property
