@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from monai_despeckle.bundles import BundleInfo, find_bundles, load_network
+from monai_despeckle.bundles import CHECKSUM_KEY, BundleInfo, find_bundles, load_network
 from monai_despeckle.errors import BundleError
 from monai_despeckle.methods import MethodSpec, available_methods, register_method
 from monai_despeckle.runtime import NetworkMethod
@@ -25,7 +25,8 @@ __all__ = ["bundle_method_spec", "register_bundles"]
 
 def _build(bundle: BundleInfo, **runtime: Any) -> NetworkMethod:
     """The bundle's network as a method; ``runtime``: device, precision, backend... of NetworkMethod."""
-    return NetworkMethod(load_network(bundle), bundle.method_name, **runtime)
+    key = f"{bundle.method_name}-{str(bundle.metadata.get(CHECKSUM_KEY, 'unknown'))[:16]}"
+    return NetworkMethod(load_network(bundle), bundle.method_name, cache_key=key, **runtime)
 
 
 def bundle_method_spec(bundle: BundleInfo) -> MethodSpec:

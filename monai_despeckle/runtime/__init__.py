@@ -33,12 +33,14 @@ from monai_despeckle.runtime.device import (
 )
 from monai_despeckle.runtime.memory import PeakMemory
 from monai_despeckle.runtime.network_method import NetworkMethod
+from monai_despeckle.runtime.onnx_cache import CACHE_ENV, cache_dir, cached_onnx_backend
 from monai_despeckle.runtime.padding import crop_back, pad_to_multiple
 from monai_despeckle.runtime.transfer import FrameTransfer
 
 __all__ = [
     "ACTIVATION_BYTES_PER_PIXEL",
     "BACKENDS",
+    "CACHE_ENV",
     "DEVICE_CHOICES",
     "PRECISION_CHOICES",
     "Backend",
@@ -49,6 +51,8 @@ __all__ = [
     "TorchBackend",
     "TorchScriptBackend",
     "build_backend",
+    "cache_dir",
+    "cached_onnx_backend",
     "choose_batch_size",
     "configure_torch",
     "cpu_memory_budget",
