@@ -18,7 +18,7 @@ from monai_despeckle.io.registry import BY_SUFFIX, suffix_of
 from monai_despeckle.io.safe_write import staged_output
 from monai_despeckle.io.validation import check_input_path
 
-__all__ = ["despeckle_folder", "image_files"]
+__all__ = ["despeckle_folder", "folder_job", "image_files"]
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -30,6 +30,24 @@ def image_files(folder: Path) -> list[Path]:
         if suffix_of(entry) in BY_SUFFIX or dicom.looks_like_dicom(entry):
             files.append(entry)
     return files
+
+
+def folder_job(source: str | Path, output: str | Path) -> tuple[Path, Path, list[Path]]:
+    """Check a folder-to-folder job: ``source`` a folder holding image files, ``output`` not a file name.
+
+    Returns:
+        The source folder, the output folder and the image files to process.
+    """
+    source = check_input_path(Path(source))
+    output = Path(output)
+    if not source.is_dir():
+        raise InvalidImageError("expected a folder of image files", source)
+    if suffix_of(output) in BY_SUFFIX:
+        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
+    files = image_files(source)
+    if not files:
+        raise InvalidImageError("folder holds no image files (use --frames for a folder of frames)", source)
+    return source, output, files
 
 
 def despeckle_folder(
@@ -59,15 +77,7 @@ def despeckle_folder(
     Returns:
         The number of files written.
     """
-    source = check_input_path(Path(source))
-    output = Path(output)
-    if not source.is_dir():
-        raise InvalidImageError("expected a folder of image files", source)
-    if suffix_of(output) in BY_SUFFIX:
-        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
-    files = image_files(source)
-    if not files:
-        raise InvalidImageError("folder holds no image files (use --frames for a folder of frames)", source)
+    source, output, files = folder_job(source, output)
     done, skipped = 0, []
     show = despeckler.progress
     despeckler.progress = False  # one bar over the files instead of one per file

@@ -61,6 +61,7 @@ __all__ = [
     "FINAL_CHECKPOINT",
     "HISTORY_CSV",
     "DistributedRun",
+    "RunSettings",
     "TrainConfig",
     "TrainResult",
     "distribute",
@@ -81,8 +82,43 @@ TORCHRUN_ENV: tuple[str, ...] = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PO
 """What ``torch.distributed.init_process_group("env://")`` reads; ``torchrun`` sets them (and LOCAL_RANK)."""
 
 
+class RunSettings:
+    """What every dataclass of run settings shares: overrides by name, checks, JSON.
+
+    Subclasses are dataclasses; ``OPTION_KIND`` names them in error messages.
+    """
+
+    OPTION_KIND = "training"
+
+    @classmethod
+    def build(cls, config: Any = None, **overrides: Any) -> Any:
+        """``config`` (or the defaults) with ``overrides`` applied; unknown names are refused."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise InvalidParameterError(f"unknown {cls.OPTION_KIND} option(s): {', '.join(unknown)}")
+        return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON types."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+    def check_counts(self, *names: str) -> None:
+        """Each named field must be an integer >= 1."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}")
+
+    def check_lr(self) -> None:
+        """``lr`` must be None (the workflow's default) or a positive finite number."""
+        lr = getattr(self, "lr", None)
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(RunSettings):
     """Plain, JSON-friendly settings of a training run (usable from a bundle's ``train.json``).
 
     Attributes:
@@ -160,10 +196,7 @@ class TrainConfig:
     distributed: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("patch_size", "batch_size", "max_epochs", "val_interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}")
+        self.check_counts("patch_size", "batch_size", "max_epochs", "val_interval")
         if self.patch_size < MIN_PATCH:
             raise InvalidParameterError(
                 f"patch_size must be >= {MIN_PATCH} (SSIM's 11-pixel window), got {self.patch_size}"
@@ -178,21 +211,7 @@ class TrainConfig:
             raise InvalidParameterError(
                 f"patch_mode must be one of {', '.join(PATCH_MODES)}, got {self.patch_mode!r}"
             )
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise InvalidParameterError(f"lr must be a positive number, got {self.lr!r}")
-
-    @classmethod
-    def build(cls, config: TrainConfig | None = None, **overrides: Any) -> TrainConfig:
-        """``config`` (or the defaults) with ``overrides`` applied; unknown names are refused."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise InvalidParameterError(f"unknown training option(s): {', '.join(unknown)}")
-        return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)
-
-    def to_json(self) -> dict[str, Any]:
-        """The settings as JSON types."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+        self.check_lr()
 
 
 @dataclass

@@ -13,11 +13,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from monai_despeckle import io
-from monai_despeckle.batch import image_files
-from monai_despeckle.errors import InvalidImageError, OutputPathError, UnsupportedFormatError
+from monai_despeckle.batch import folder_job
+from monai_despeckle.errors import UnsupportedFormatError
 from monai_despeckle.io.registry import BY_SUFFIX, DICOM, suffix_of
 from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.io.validation import check_input_path
 from monai_despeckle.segmentation.segmenter import Segmenter
 
 __all__ = ["label_map_name", "segment_file", "segment_folder"]
@@ -67,15 +66,7 @@ def segment_folder(
     Returns:
         The number of label maps written.
     """
-    source = check_input_path(Path(source))
-    output = Path(output)
-    if not source.is_dir():
-        raise InvalidImageError("expected a folder of image files", source)
-    if suffix_of(output) in BY_SUFFIX:
-        raise OutputPathError("a folder of inputs needs an output folder, not a file", output)
-    files = image_files(source)
-    if not files:
-        raise InvalidImageError("folder holds no image files", source)
+    source, output, files = folder_job(source, output)
     show = segmenter.progress
     segmenter.progress = False  # one bar over the files instead of one per file
     try:

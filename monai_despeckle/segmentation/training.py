@@ -10,9 +10,6 @@ despeckling workflows (:func:`monai_despeckle.engines.workflow.run_workflow`).
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +23,7 @@ from monai.utils import set_determinism
 
 from monai_despeckle.engines.data import train_loader
 from monai_despeckle.engines.workflow import (
+    RunSettings,
     TrainResult,
     load_initial_weights,
     prepare_output,
@@ -47,7 +45,7 @@ SEG_LR = 1e-3
 
 
 @dataclass
-class SegTrainConfig:
+class SegTrainConfig(RunSettings):
     """Plain, JSON-friendly settings of a segmentation training run (usable from ``train.json``).
 
     Attributes:
@@ -106,29 +104,14 @@ class SegTrainConfig:
     tensorboard: bool = True
     plot: bool = True
 
+    OPTION_KIND = "segmentation training"
+
     def __post_init__(self) -> None:
         get_task(self.task)
-        for name in ("size", "batch_size", "max_epochs", "val_interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}")
+        self.check_counts("size", "batch_size", "max_epochs", "val_interval")
         if self.early_stop_patience < 0 or self.phantom_count < 0:
             raise InvalidParameterError("early_stop_patience and phantom_count must be >= 0")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise InvalidParameterError(f"lr must be a positive number, got {self.lr!r}")
-
-    @classmethod
-    def build(cls, config: SegTrainConfig | None = None, **overrides: Any) -> SegTrainConfig:
-        """``config`` (or the defaults) with ``overrides`` applied; unknown names are refused."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise InvalidParameterError(f"unknown segmentation training option(s): {', '.join(unknown)}")
-        return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)
-
-    def to_json(self) -> dict[str, Any]:
-        """The settings as JSON types."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+        self.check_lr()
 
 
 def _evaluator(
