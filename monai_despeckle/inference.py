@@ -81,8 +81,9 @@ def _method_from_name(
 def _fastest_backend(method: Method) -> Method:
     """``backend="auto"``: ONNX Runtime for a shipped network on the CPU, else the method as it is.
 
-    On two CPU cores ONNX Runtime runs every shipped network 2–3× faster than eager torch
-    (``monai-despeckle benchmark``, ``docs/benchmarks.md``); its export is cached per weights
+    On two CPU cores ONNX Runtime ran the default skip-DAE 2.0× (256²) and 1.4× (512²) faster than
+    eager torch and pix2pix 1.5×, and Speckle2Self about as fast (``monai-despeckle benchmark``,
+    ``docs/benchmarks.md``); its export is cached per weights
     checksum (:mod:`monai_despeckle.runtime.onnx_cache`), so only a method with a ``cache_key``
     (a registered bundle) switches. On a GPU eager torch with mixed precision is kept.
     """

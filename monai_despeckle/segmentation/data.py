@@ -75,9 +75,10 @@ def _hold_out(names: Sequence[str], fraction: float, seed: int, separator: str) 
     target = max(1, round(fraction * len(names)))
     held: set[str] = set()
     for group in order:
-        if len(held) >= target or len(held) + len(groups[group]) >= len(names):
+        if len(held) >= target:
             break
-        held.update(groups[group])
+        if len(held) + len(groups[group]) < len(names):  # never hold out every image
+            held.update(groups[group])
     if not held:
         raise InvalidParameterError(
             f"cannot hold out a validation share of {len(names)} image(s) in {len(groups)} acquisition(s)"

@@ -85,7 +85,6 @@ class Segmenter:
         self.labels: dict[str, int] = {str(k): int(v) for k, v in labels.items()}
         self.size = int(config.get("image_size", 192))
         self.keep_largest = bool(config.get("keep_largest", True) if keep_largest is None else keep_largest)
-        self.task = str(config.get("task", ""))
         self.despeckler_name: str | None = config.get("despeckler") or None
         self.device = resolve_device(device)
         self._despeckler = None
@@ -111,10 +110,11 @@ class Segmenter:
         shape = frames.shape[1:]
         resized = np.stack([np.clip(resize_frame(f, (self.size, self.size)), 0.0, 1.0) for f in frames])
         x = torch.from_numpy(resized[:, None].astype(np.float32)).to(self.device)
-        probabilities = torch.softmax(self.network(x).float(), dim=1)
-        if self.mirror:
-            mirrored = torch.softmax(self.network(torch.flip(x, dims=(3,))).float(), dim=1)
-            probabilities = 0.5 * (probabilities + torch.flip(mirrored, dims=(3,)))
+        if self.mirror:  # the frames and their mirrors in one forward pass
+            both = torch.softmax(self.network(torch.cat([x, torch.flip(x, dims=(3,))])).float(), dim=1)
+            probabilities = 0.5 * (both[: len(x)] + torch.flip(both[len(x) :], dims=(3,)))
+        else:
+            probabilities = torch.softmax(self.network(x).float(), dim=1)
         probabilities = F.interpolate(probabilities, size=shape, mode="bilinear", align_corners=False)
         labels = probabilities.argmax(dim=1, keepdim=True)
         if self.keep_largest:
