@@ -300,6 +300,32 @@ def test_train_pix2pix_learns_the_clean_image_and_saves_both_networks(tmp_path):
     discriminator.load_state_dict(load_weights(result.output_dir / "discriminator_final.pt"), strict=True)
 
 
+def test_pix2pix_learning_rates_stay_constant_then_decay_linearly(tmp_path):
+    seen: list[tuple[float, float]] = []
+
+    class RecordRates:
+        def attach(self, engine):
+            def record(e):
+                g, d = e.state.g_optimizer, e.state.d_optimizer
+                seen.append((g.param_groups[0]["lr"], d.param_groups[0]["lr"]))
+
+            engine.add_event_handler(Events.EPOCH_STARTED, record)
+
+    lr = 1e-3
+    settings = {**TINY, **PHANTOMS, "max_epochs": 5, "lr_decay_epochs": 3, "lr": lr}
+    train_pix2pix(
+        output_dir=str(tmp_path / "p2p"),
+        model={"features": 4, "num_downs": 4, "discriminator": {"features": 4}},
+        train_handlers=[RecordRates()],
+        **settings,
+    )
+    expected = [lr, lr, 0.75 * lr, 0.5 * lr, 0.25 * lr]
+    assert [g for g, _ in seen] == pytest.approx(expected)
+    assert [d for _, d in seen] == pytest.approx(expected)
+    with pytest.raises(InvalidParameterError, match="lr_decay_epochs"):
+        TrainConfig(max_epochs=5, lr_decay_epochs=6)
+
+
 def test_pix2pix_discriminator_judges_speckled_clean_and_speckled_generated_pairs():
     class Recorder(nn.Module):
         def __init__(self):

@@ -3,7 +3,8 @@
 Isola et al. (CVPR 2017), as used for ultrasound despeckling by Vieira et al. (IEEE Access 2024):
 the U-Net generator maps the speckled image x to G(x); the PatchGAN discriminator D judges pairs
 ``cat(x, y)`` (real, y = clean) and ``cat(x, G(x))`` (fake). Generator loss: adversarial BCE +
-100 · L1(G(x), y); discriminator loss: ½ (real + fake). Adam, lr 2e-4, betas (0.5, 0.999), both.
+100 · L1(G(x), y); discriminator loss: ½ (real + fake). Adam, lr 2e-4, betas (0.5, 0.999), both;
+``lr_decay_epochs`` gives pix2pix's schedule (constant, then linear decay towards zero).
 
 ``AdversarialTrainer`` is written for an autoencoder-style GAN: its discriminator sees the
 generator's output alone and takes the *input* batch as the "real" images. :class:`Pix2PixTrainer`
@@ -34,6 +35,7 @@ from monai_despeckle.engines.workflow import (
     check_patch,
     distribute,
     input_metrics,
+    linear_decay_handlers,
     load_initial_weights,
     make_evaluator,
     prepare_output,
@@ -189,6 +191,8 @@ def train_pix2pix(
     out = prepare_output(config, "pix2pix")
     loader, val_loader = train_supervised_data(config, lists)
     lr = config.lr or PIX2PIX_LR
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=PIX2PIX_BETAS)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=PIX2PIX_BETAS)
     trainer = Pix2PixTrainer(
         device=device,
         max_epochs=config.max_epochs,
@@ -196,8 +200,8 @@ def train_pix2pix(
         # DDP only trains: validation, checkpoints and the result use the plain networks
         generator=distribute(generator, device, ddp),
         discriminator=distribute(discriminator, device, ddp),
-        g_optimizer=torch.optim.Adam(generator.parameters(), lr=lr, betas=PIX2PIX_BETAS),
-        d_optimizer=torch.optim.Adam(discriminator.parameters(), lr=lr, betas=PIX2PIX_BETAS),
+        g_optimizer=g_optimizer,
+        d_optimizer=d_optimizer,
         amp=amp,
     )
     evaluator = make_evaluator(generator, val_loader, device, amp, config.key_metric)
@@ -210,6 +214,6 @@ def train_pix2pix(
         [str(k) for k in LOSS_KEYS],
         input_metrics(val_loader),
         extra_final={"discriminator_final.pt": discriminator},
-        train_handlers=train_handlers,
+        train_handlers=[*linear_decay_handlers([g_optimizer, d_optimizer], config), *train_handlers],
         ddp=ddp,
     )

@@ -35,6 +35,7 @@ from monai_despeckle.engines.workflow import (
     check_patch,
     distribute,
     input_metrics,
+    linear_decay_handlers,
     load_initial_weights,
     make_evaluator,
     prepare_output,
@@ -232,6 +233,6 @@ def train_speckle2self(
         ["loss", "reconstruction", "consistency"],
         input_metrics(val_loader),
         extra_final={"speckle2self_train_final.pt": model},
-        train_handlers=train_handlers,
+        train_handlers=[*linear_decay_handlers([optimizer], config), *train_handlers],
         ddp=ddp,
     )

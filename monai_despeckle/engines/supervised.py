@@ -23,6 +23,7 @@ from monai_despeckle.engines.workflow import (
     check_patch,
     distribute,
     input_metrics,
+    linear_decay_handlers,
     load_initial_weights,
     make_evaluator,
     prepare_output,
@@ -117,6 +118,6 @@ def train_dae(
         model,
         ["loss"],
         input_metrics(val_loader),
-        train_handlers=train_handlers,
+        train_handlers=[*linear_decay_handlers([optimizer], config), *train_handlers],
         ddp=ddp,
     )

@@ -31,6 +31,7 @@ from monai.engines import SupervisedEvaluator, Trainer
 from monai.handlers import (
     CheckpointSaver,
     EarlyStopHandler,
+    LrScheduleHandler,
     StatsHandler,
     TensorBoardStatsHandler,
     ValidationHandler,
@@ -67,6 +68,7 @@ __all__ = [
     "distribute",
     "init_distributed",
     "is_main_process",
+    "linear_decay_handlers",
     "load_initial_weights",
     "make_evaluator",
     "resolve_device",
@@ -130,6 +132,9 @@ class TrainConfig(RunSettings):
         batch_size: images per training batch.
         max_epochs: epochs to train (early stopping may end sooner).
         lr: learning rate; None for the workflow's published default.
+        lr_decay_epochs: the last this many epochs of ``max_epochs`` decay the learning rate
+            linearly towards zero (pix2pix's schedule: constant, then linear decay); 0 keeps it
+            constant throughout.
         val_interval: validate every this many epochs.
         early_stop_patience: validations without improvement before stopping (0: never).
         key_metric: validation metric that picks the best checkpoint: ``"psnr"`` or ``"ssim"``.
@@ -170,6 +175,7 @@ class TrainConfig(RunSettings):
     batch_size: int = 16
     max_epochs: int = 100
     lr: float | None = None
+    lr_decay_epochs: int = 0
     val_interval: int = 1
     early_stop_patience: int = 20
     key_metric: str = "psnr"
@@ -203,6 +209,11 @@ class TrainConfig(RunSettings):
             )
         if self.early_stop_patience < 0:
             raise InvalidParameterError(f"early_stop_patience must be >= 0, got {self.early_stop_patience!r}")
+        if isinstance(self.lr_decay_epochs, bool) or not 0 <= self.lr_decay_epochs <= self.max_epochs:
+            raise InvalidParameterError(
+                f"lr_decay_epochs must be an integer from 0 to max_epochs ({self.max_epochs}), "
+                f"got {self.lr_decay_epochs!r}"
+            )
         if self.key_metric not in KEY_METRICS:
             raise InvalidParameterError(
                 f"key_metric must be one of {', '.join(KEY_METRICS)}, got {self.key_metric!r}"
@@ -433,6 +444,29 @@ def load_initial_weights(network: nn.Module, config: TrainConfig) -> nn.Module:
             f"cannot start from {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
         ) from None
     return network
+
+
+def linear_decay_handlers(
+    optimizers: Sequence[torch.optim.Optimizer], config: TrainConfig
+) -> list[LrScheduleHandler]:
+    """Epoch-level handlers holding each learning rate constant, then decaying it linearly.
+
+    Over the last ``config.lr_decay_epochs`` epochs the rate falls by equal steps, reaching
+    ``1 / (lr_decay_epochs + 1)`` of its start in the last epoch (Isola et al.'s pix2pix
+    schedule). None when ``lr_decay_epochs`` is 0.
+    """
+    decay = config.lr_decay_epochs
+    if decay == 0:
+        return []
+    constant = config.max_epochs - decay
+
+    def factor(epochs_done: int) -> float:
+        return 1.0 - max(0, epochs_done + 1 - constant) / (decay + 1)
+
+    return [
+        LrScheduleHandler(torch.optim.lr_scheduler.LambdaLR(optimizer, factor), print_lr=False)
+        for optimizer in optimizers
+    ]
 
 
 def check_patch(config: TrainConfig, network: nn.Module) -> None:
