@@ -27,6 +27,7 @@ from monai_despeckle.bundles import (
     read_bundle,
     verify_weights,
 )
+from monai_despeckle.engines.data import PHANTOM_PREFIX, SOURCE_SEPARATOR
 from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
 from monai_despeckle.evaluation.datasets import image_files
 
@@ -168,7 +169,7 @@ def train_bundle(
     Args:
         source: the bundle whose configs are used (a folder or a shipped bundle's name).
         data: the training data: a folder of images (with ``split.json``, or give ``split``),
-            a simulated data set, or ``phantoms:<kind>``.
+            a simulated data set, ``phantoms:<kind>``, or several of these joined by ``+``.
         out: the new bundle folder; must not exist.
         overrides: ``train.json`` entries to override, e.g. ``{"train#max_epochs": 20}``.
         note: one line for the changelog and docs (default: what was trained on what).
@@ -184,8 +185,10 @@ def train_bundle(
     target = Path(out)
     if target.exists():
         raise OutputPathError("already exists; choose a new bundle folder", target)
-    if not str(data).startswith("phantoms:") and not Path(data).exists():
-        raise InputNotFoundError("training data not found", Path(data))
+    parts = [str(data)] if Path(data).exists() else str(data).split(SOURCE_SEPARATOR)
+    for part in parts:
+        if not part.startswith(PHANTOM_PREFIX) and not Path(part).exists():
+            raise InputNotFoundError("training data not found", Path(part))
     target.parent.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = dict(overrides or {})
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

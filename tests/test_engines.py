@@ -182,6 +182,33 @@ def test_simulated_dataset_folder_gives_clean_labels(tmp_path):
     assert not torch.allclose(out["image"], out["label"], atol=0.05)
 
 
+def test_a_mixed_source_speckles_the_real_frames_and_keeps_the_phantom_pairs(tmp_path):
+    write_png(tmp_path / "real" / "images" / "flat.png", np.full((80, 100), 64))
+    write_png(tmp_path / "real" / "images" / "other.png", np.full((80, 100), 200))
+    (tmp_path / "real" / "split.json").write_text(json.dumps({"train": ["flat.png"], "val": ["other.png"]}))
+    source = f"{tmp_path / 'real'}+phantoms:breast"
+    lists = datalists(source, size=64, phantom_count=4, val_fraction=0.25)
+    phantoms = phantom_datalists("breast", 4, 64, val_fraction=0.25)
+    assert not lists.paired and len(lists.train) == 1 + 3 and len(lists.val) == 1 + 1
+    assert [set(e) for e in lists.train] == [{"image"}] + [{"image", "label"}] * 3
+    assert lists.source == f"{tmp_path / 'real'}+phantoms:breast"
+
+    pipeline = supervised_transform(lists.paired, size=64, variances=(0.01,), augment=False)
+    pipeline.set_random_state(0)
+    real, phantom = pipeline(dict(lists.train[0])), pipeline(dict(lists.train[1]))
+    assert torch.allclose(real["label"], torch.tensor(64 / 255), atol=1e-6)
+    assert float((real["image"] / real["label"] - 1).std()) == pytest.approx(0.1, rel=0.05)
+    # the phantom keeps its physics speckle and its own clean reference, untouched
+    assert np.allclose(phantom["image"].numpy(), phantoms.train[0]["image"], atol=1e-6)
+    assert np.allclose(phantom["label"].numpy(), phantoms.train[0]["label"], atol=1e-6)
+    noisy = self_supervised_lists(lists)
+    assert all(set(e) == {"image"} for e in noisy.train)
+    with pytest.raises(InvalidParameterError, match="empty source"):
+        datalists(f"{tmp_path / 'real'}+")
+    with pytest.raises(InputNotFoundError):
+        datalists(f"{tmp_path / 'nowhere'}+phantoms:breast")
+
+
 # --- workflows -----------------------------------------------------------------------------------
 
 

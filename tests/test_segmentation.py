@@ -24,6 +24,7 @@ from monai_despeckle.segmentation.data import (
     segmentation_datalists,
     segmentation_transform,
 )
+from monai_despeckle.segmentation.files import segment_file
 from monai_despeckle.segmentation.statistics import mean_std, paired_comparison, segmentation_scores
 from monai_despeckle.simulation import simulate_carotid
 
@@ -228,6 +229,33 @@ def test_segment_cli_writes_label_maps_with_the_input_geometry(tmp_path):
     assert not (tmp_path / "labels.dcm").exists()
     # a missing input is a clear error
     assert main(["segment", str(tmp_path / "nope.png"), str(tmp_path / "x.png")]) == 2
+
+
+def test_segmenting_a_cine_file_streams_chunks_and_matches_the_whole_stack(tmp_path, monkeypatch):
+    frames = np.stack([simulate_carotid(size=96, seed=seed).bmode for seed in range(5)]).astype(np.float32)
+    cine = io.UltrasoundImage(frames, spacing=(0.04, 0.2, 0.25), kind="cine", frame_time_ms=40.0)
+    source = tmp_path / "cine.nii.gz"
+    io.save(cine, source)
+    segmenter = Segmenter("seg_carotid_dae_skip", device="cpu", batch_size=2)  # despeckles first
+    expected = segmenter.predict(io.load(source).frames)
+    seen: list[int] = []
+    label_frames = Segmenter._label_frames
+
+    def record(self, chunk, bar):
+        seen.append(len(chunk))
+        return label_frames(self, chunk, bar)
+
+    monkeypatch.setattr(Segmenter, "_label_frames", record)
+    out = segment_file(segmenter, source, tmp_path / "cine_seg.nii.gz", chunk_frames=2)
+    assert seen == [2, 2, 1]  # never more than one chunk of frames at a time
+    written, reopened = io.load(out), io.load(source)
+    assert np.array_equal(written.source_values(), expected) and 1 in expected
+    assert written.kind == reopened.kind == "cine"
+    assert written.spacing == pytest.approx(reopened.spacing)
+    assert written.frame_time_ms == pytest.approx(reopened.frame_time_ms)
+    with pytest.raises(InvalidParameterError, match="chunk_frames"):
+        segment_file(segmenter, source, tmp_path / "other_seg.nii.gz", chunk_frames=0)
+    assert not (tmp_path / "other_seg.nii.gz").exists()
 
 
 def test_segment_eval_end_to_end_on_a_small_set(tmp_path, capsys):

@@ -30,21 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read a folder IN as the frames of one cine loop (default: a folder is a batch of files)",
     )
+    parser.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=None,
+        help="frames read, segmented and written at a time along axis 0 (default 32)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
 def run(args: argparse.Namespace) -> int:
     """Segment and report what was written."""
+    from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES
     from monai_despeckle.io.validation import check_input_path
     from monai_despeckle.segmentation import Segmenter
     from monai_despeckle.segmentation.files import segment_file, segment_folder
 
     source = check_input_path(args.input)
+    chunk_frames = DEFAULT_CHUNK_FRAMES if args.chunk_frames is None else args.chunk_frames
+    streaming = {"axis": args.axis, "chunk_frames": chunk_frames, "overwrite": args.overwrite}
     segmenter = Segmenter(args.task, device=args.device, batch_size=args.batch_size, progress=True)
     if source.is_dir() and not args.frames:
-        count = segment_folder(segmenter, source, args.output, axis=args.axis, overwrite=args.overwrite)
+        count = segment_folder(segmenter, source, args.output, **streaming)
         print(f"segmented {count} file(s) into {args.output} ({segmenter.name}, labels {segmenter.labels})")
     else:
-        path = segment_file(segmenter, source, args.output, axis=args.axis, overwrite=args.overwrite)
+        path = segment_file(segmenter, source, args.output, **streaming)
         print(f"wrote {path} ({segmenter.name}, labels {segmenter.labels})")
     return 0

@@ -10,7 +10,10 @@ Sources (:func:`datalists`):
 - a simulated data set written by ``monai-despeckle simulate`` (``datalist.json`` with
   ``training`` / ``validation`` lists of ``image`` (speckled B-mode) and ``clean`` files);
 - ``"phantoms:breast"`` / ``"phantoms:carotid"`` / ``"phantoms:mixed"``: phantoms simulated in memory by
-  :mod:`monai_despeckle.simulation` (speckled B-mode + speckle-free reference pairs).
+  :mod:`monai_despeckle.simulation` (speckled B-mode + speckle-free reference pairs);
+- several of these joined by ``+`` (e.g. ``"../shared/data/busi+phantoms:mixed"``): their train
+  and validation lists put together. Real frames then get synthetic speckle while the phantoms keep
+  their physics speckle, so one supervised model learns from both.
 
 Every datalist entry is a dict with ``"image"`` (a path or a ``[1, H, W]`` array) and, for
 paired sources, ``"label"``: the clean reference. Self-supervised training lists never hold a
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Mapping, Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +36,15 @@ from monai.data import CacheDataset, DataLoader, Dataset, DistributedSampler
 from monai.transforms import (
     CenterSpatialCropd,
     Compose,
-    CopyItemsd,
     EnsureTyped,
     MapTransform,
     OneOf,
     RandFlipd,
     RandSpatialCropd,
     SpatialPadd,
+    Transform,
 )
+from monai.transforms.transform import Randomizable
 
 from monai_despeckle.errors import CorruptFileError, InputNotFoundError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import image_files, read_frame, resize_frame
@@ -52,8 +57,11 @@ __all__ = [
     "NOISE_MODELS",
     "PHANTOM_PREFIX",
     "SEED_PAPER_VARIANCES",
+    "SOURCE_SEPARATOR",
     "DataLists",
     "LoadFramed",
+    "SpeckleUnpairedd",
+    "combine_datalists",
     "datalists",
     "fixed_dataset",
     "folder_datalists",
@@ -67,6 +75,8 @@ __all__ = [
 ]
 
 PHANTOM_PREFIX = "phantoms:"
+SOURCE_SEPARATOR = "+"
+"""Joins several training sources into one (see :func:`datalists`)."""
 SEED_PAPER_VARIANCES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 """Speckle variances of the seed paper's protocol (scikit-image ``random_noise(mode="speckle")``)."""
 NOISE_MODELS: tuple[str, ...] = ("gaussian", "rayleigh")
@@ -82,9 +92,10 @@ class DataLists:
     Attributes:
         train: training entries.
         val: validation entries.
-        paired: True if entries carry the clean reference under ``"label"`` (simulated pairs);
-            False if ``"image"`` is a real frame (a clean reference for supervised training with
-            synthetic speckle, the noisy input for self-supervised training).
+        paired: True if every entry carries the clean reference under ``"label"`` (simulated
+            pairs); False if some (or all) entries hold only ``"image"``: a real frame (a clean
+            reference for supervised training with synthetic speckle, the noisy input for
+            self-supervised training). Entries with a ``"label"`` are pairs in either case.
         source: where the lists came from (for messages and provenance).
     """
 
@@ -256,7 +267,9 @@ def datalists(
 
     Args:
         source: ``"phantoms:breast"``, ``"phantoms:carotid"``, ``"phantoms:mixed"``, a folder with
-            ``datalist.json`` (simulated data set) or a folder with ``split.json`` (real images).
+            ``datalist.json`` (simulated data set) or a folder with ``split.json`` (real images);
+            or several of these joined by ``+`` (:func:`combine_datalists`; the options below
+            apply to each, ``max_train`` / ``max_val`` too).
         size: phantom image size (phantoms only).
         seed: phantom data-set seed (phantoms only).
         phantom_count: number of phantoms (phantoms only).
@@ -266,6 +279,13 @@ def datalists(
         split_file: split JSON of a folder of real images (default ``folder/split.json``).
     """
     text = str(source)
+    if SOURCE_SEPARATOR in text and not Path(text).exists():
+        options = {"size": size, "seed": seed, "phantom_count": phantom_count, "val_fraction": val_fraction}
+        limits = {"max_train": max_train, "max_val": max_val, "split_file": split_file}
+        parts = [part.strip() for part in text.split(SOURCE_SEPARATOR)]
+        if any(not part for part in parts):
+            raise InvalidParameterError(f"empty source in {text!r}; join sources as SOURCE+SOURCE")
+        return combine_datalists([datalists(part, **options, **limits) for part in parts])
     if text.startswith(PHANTOM_PREFIX):
         lists = phantom_datalists(text[len(PHANTOM_PREFIX) :], phantom_count, size, seed, val_fraction)
         return DataLists(_limit(lists.train, max_train), _limit(lists.val, max_val), True, lists.source)
@@ -280,6 +300,23 @@ def datalists(
     return folder_datalists(folder, split_file, max_train=max_train, max_val=max_val)
 
 
+def combine_datalists(parts: Sequence[DataLists]) -> DataLists:
+    """One source made of several: their training lists, then their validation lists, in order.
+
+    The result is ``paired`` only if every part is; otherwise each entry keeps its own nature (an
+    entry with ``"label"`` is a pair, one without is a real frame), which
+    :func:`supervised_transform` and :func:`self_supervised_lists` honour entry by entry.
+    """
+    if not parts:
+        raise InvalidParameterError("no training source given")
+    return DataLists(
+        train=[entry for part in parts for entry in part.train],
+        val=[entry for part in parts for entry in part.val],
+        paired=all(part.paired for part in parts),
+        source=SOURCE_SEPARATOR.join(part.source for part in parts),
+    )
+
+
 def self_supervised_lists(lists: DataLists) -> DataLists:
     """Training entries reduced to the noisy ``image``: self-supervised training sees no clean image.
 
@@ -290,16 +327,47 @@ def self_supervised_lists(lists: DataLists) -> DataLists:
     return DataLists(train=train, val=lists.val, paired=lists.paired, source=lists.source)
 
 
-def _load(keys: list[str], size: int, patch_mode: str, train: bool) -> list[Any]:
-    """Loading and patch extraction steps."""
+def _load(keys: list[str], size: int, patch_mode: str, train: bool, missing: bool = False) -> list[Any]:
+    """Loading and patch extraction steps (``missing``: entries may lack some of ``keys``)."""
     if patch_mode not in PATCH_MODES:
         raise InvalidParameterError(f"patch_mode must be one of {', '.join(PATCH_MODES)}, got {patch_mode!r}")
     if patch_mode == "resize":  # the seed paper resizes whole BUSI frames to 128 × 128
-        return [LoadFramed(keys, size)]
+        return [LoadFramed(keys, size, allow_missing_keys=missing)]
     crop = (
-        RandSpatialCropd(keys, (size, size), random_size=False) if train else CenterSpatialCropd(keys, size)
+        RandSpatialCropd(keys, (size, size), random_size=False, allow_missing_keys=missing)
+        if train
+        else CenterSpatialCropd(keys, size, allow_missing_keys=missing)
     )
-    return [LoadFramed(keys), SpatialPadd(keys, (size, size), mode="reflect"), crop]
+    pad = SpatialPadd(keys, (size, size), mode="reflect", allow_missing_keys=missing)
+    return [LoadFramed(keys, allow_missing_keys=missing), pad, crop]
+
+
+class SpeckleUnpairedd(Randomizable, Transform):
+    """Give a real frame its synthetic speckle: ``label`` = the clean frame, ``image`` = its speckled copy.
+
+    Entries that already hold a ``label`` (simulated pairs, with their physics speckle) pass
+    unchanged, so one pipeline serves a source mixing real frames and pairs.
+
+    Args:
+        noise: the random speckle transform applied to ``image`` (see :func:`supervised_transform`).
+    """
+
+    def __init__(self, noise: Any) -> None:
+        self.noise = noise
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> Any:
+        self.noise.set_random_state(seed, state)
+        return self
+
+    def randomize(self, data: Any) -> None:  # the wrapped noise transform draws its own numbers
+        pass
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        if "label" in data:
+            return dict(data)
+        out = dict(data)
+        out["label"] = deepcopy(out["image"])
+        return self.noise(out)
 
 
 def _noise(noise: str, variances: Sequence[float], rayleigh_strength: float | Sequence[float]) -> Any:
@@ -328,10 +396,10 @@ def supervised_transform(
     For a real-image source (``paired=False``) the loaded frame is the clean ``label`` and the
     ``image`` is its copy with synthetic speckle: scikit-image speckle (``noise="gaussian"``) of a
     variance drawn from ``variances``, or Rayleigh speckle (``noise="rayleigh"``). Paired sources
-    already hold both.
+    already hold both; so do the paired entries of a mixed source, which pass unchanged.
 
     Args:
-        paired: entries carry ``image`` and ``label`` (simulated pairs).
+        paired: every entry carries ``image`` and ``label`` (simulated pairs).
         size: patch side in pixels.
         train: training pipeline (random crop and lateral flip) or validation (deterministic
             apart from the synthetic speckle; see :func:`fixed_dataset`).
@@ -341,12 +409,12 @@ def supervised_transform(
         rayleigh_strength: Rayleigh strength or ``(min, max)`` range (``noise="rayleigh"``).
         augment: flip left-right at random in training (never up-down: depth has a direction).
     """
-    keys = ["image", "label"] if paired else ["image"]
-    steps: list[Any] = _load(keys, size, patch_mode, train)
+    keys = ["image", "label"]
+    steps: list[Any] = _load(keys, size, patch_mode, train, missing=not paired)
     if train and augment:
-        steps.append(RandFlipd(keys, prob=0.5, spatial_axis=1))
-    if not paired:
-        steps += [CopyItemsd("image", names="label"), _noise(noise, variances, rayleigh_strength)]
+        steps.append(RandFlipd(keys, prob=0.5, spatial_axis=1, allow_missing_keys=not paired))
+    if not paired:  # entry by entry: real frames get speckle, pairs of a mixed source pass
+        steps.append(SpeckleUnpairedd(_noise(noise, variances, rayleigh_strength)))
     steps.append(EnsureTyped(["image", "label"], dtype=torch.float32, track_meta=False))
     return Compose(steps)
 

@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 
 from monai_despeckle import io
 from monai_despeckle.batch import folder_job
-from monai_despeckle.errors import UnsupportedFormatError
+from monai_despeckle.errors import InvalidParameterError, UnsupportedFormatError
+from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES
 from monai_despeckle.io.registry import BY_SUFFIX, DICOM, suffix_of
 from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.segmentation.segmenter import Segmenter
+from monai_despeckle.io.streaming import open_sink, open_source
+from monai_despeckle.segmentation.segmenter import Segmenter, label_frames
 
 __all__ = ["label_map_name", "segment_file", "segment_folder"]
 
@@ -42,13 +44,34 @@ def label_map_name(source: Path) -> str:
 
 
 def segment_file(
-    segmenter: Segmenter, source: str | Path, output: str | Path, *, axis: int = 0, overwrite: bool = False
+    segmenter: Segmenter,
+    source: str | Path,
+    output: str | Path,
+    *,
+    axis: int = 0,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    overwrite: bool = False,
 ) -> Path:
-    """Segment every frame (or slice along ``axis``) of ``source`` into the label-map file ``output``."""
+    """Segment every frame (or slice along ``axis``) of ``source`` into the label-map file ``output``.
+
+    Along axis 0 the frames are read, despeckled (if the bundle asks for it), segmented and
+    written ``chunk_frames`` at a time where the formats allow (see
+    :mod:`monai_despeckle.io.streaming`), so a long cine is never held whole; axis 1 or 2 needs the
+    whole volume. Nothing is left at ``output`` on error, and the input is never written.
+    """
     output = Path(output)
     _check_label_output(output)
-    image = io.load(source)
-    return io.save(segmenter.label_image(image, axis=axis), output, overwrite=overwrite)
+    if isinstance(chunk_frames, bool) or int(chunk_frames) != chunk_frames or chunk_frames < 1:
+        raise InvalidParameterError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
+    if axis != 0:
+        return io.save(segmenter.label_image(io.load(source), axis=axis), output, overwrite=overwrite)
+    with (
+        open_source(source) as frames,
+        open_sink(output, segmenter.label_header(frames.header), overwrite=overwrite) as sink,
+    ):
+        for labels in segmenter.iter_labels(frames.iter_chunks(chunk_frames), total=frames.num_frames):
+            sink.write(label_frames(labels))
+    return output
 
 
 def segment_folder(
@@ -57,6 +80,7 @@ def segment_folder(
     output: str | Path,
     *,
     axis: int = 0,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     overwrite: bool = False,
 ) -> int:
     """Segment every image file of ``source`` into the folder ``output`` (``<stem>_seg.<ext>``).
@@ -73,7 +97,9 @@ def segment_folder(
         with staged_output(output, protected=[source], overwrite=overwrite) as staging:
             staging.mkdir()
             for file in tqdm(files, unit="file", desc=segmenter.name, disable=not show):
-                segment_file(segmenter, file, staging / label_map_name(file), axis=axis)
+                segment_file(
+                    segmenter, file, staging / label_map_name(file), axis=axis, chunk_frames=chunk_frames
+                )
     finally:
         segmenter.progress = show
     return len(files)

@@ -13,6 +13,7 @@ taken there, so masks have the input's geometry.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.runtime.device import resolve_device
 from monai_despeckle.segmentation.tasks import TASKS
 
-__all__ = ["SEGMENTATION_PREFIX", "Segmenter", "resolve_segmentation_bundle"]
+__all__ = ["SEGMENTATION_PREFIX", "Segmenter", "label_frames", "resolve_segmentation_bundle"]
 
 SEGMENTATION_PREFIX = "seg_"
 
@@ -127,6 +128,27 @@ class Segmenter:
             return frames
         return self._despeckler.run(UltrasoundImage(frames=frames)).frames
 
+    @staticmethod
+    def _check_frames(frames: np.ndarray) -> np.ndarray:
+        """float32 ``[T, H, W]`` frames, refusing empty, tiny or non-finite input."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 3 or frames.shape[0] == 0 or min(frames.shape[1:]) < 2:
+            raise InvalidImageError(
+                f"expected frames [T, H, W] with T >= 1 and H, W >= 2, got {frames.shape}"
+            )
+        if not np.isfinite(frames).all():
+            raise InvalidImageError("frames hold NaN or infinite values")
+        return frames
+
+    def _label_frames(self, frames: np.ndarray, bar: tqdm) -> np.ndarray:
+        """uint8 label maps of (already despeckled) frames ``[T, H, W]``, ``batch_size`` at a time."""
+        out = np.empty(frames.shape, dtype=np.uint8)
+        for start in range(0, len(frames), self.batch_size):
+            stop = min(start + self.batch_size, len(frames))
+            out[start:stop] = self._predict_batch(frames[start:stop])
+            bar.update(stop - start)
+        return out
+
     def predict(self, frames: np.ndarray, *, despeckled: bool = False) -> np.ndarray:
         """uint8 label maps ``[T, H, W]`` of float frames ``[T, H, W]`` (or one ``[H, W]``) in [0, 1].
 
@@ -136,22 +158,31 @@ class Segmenter:
         """
         frames = np.asarray(frames, dtype=np.float32)
         single = frames.ndim == 2
-        frames = frames[None] if single else frames
-        if frames.ndim != 3 or frames.shape[0] == 0 or min(frames.shape[1:]) < 2:
-            raise InvalidImageError(
-                f"expected frames [T, H, W] with T >= 1 and H, W >= 2, got {frames.shape}"
-            )
-        if not np.isfinite(frames).all():
-            raise InvalidImageError("frames hold NaN or infinite values")
+        frames = self._check_frames(frames[None] if single else frames)
         if not despeckled:
             frames = self.despeckle(frames)
-        out = np.empty(frames.shape, dtype=np.uint8)
         with tqdm(total=len(frames), unit="frame", desc=self.name, disable=not self.progress) as bar:
-            for start in range(0, len(frames), self.batch_size):
-                stop = min(start + self.batch_size, len(frames))
-                out[start:stop] = self._predict_batch(frames[start:stop])
-                bar.update(stop - start)
+            out = self._label_frames(frames, bar)
         return out[0] if single else out
+
+    def iter_labels(self, chunks: Iterable[np.ndarray], *, total: int | None = None) -> Iterator[np.ndarray]:
+        """Label maps of a stream of frame chunks, one uint8 result per chunk, in order.
+
+        Each chunk (float ``[n, H, W]`` in [0, 1]) is despeckled (by the bundle's despeckler, if
+        any, through its own streaming :meth:`~monai_despeckle.inference.Despeckler.iter_frames`)
+        and segmented before the next is read, so a long cine never sits in memory whole. The
+        labels equal those of :meth:`predict` on the whole stack.
+
+        Args:
+            chunks: float frame chunks ``[n, H, W]``.
+            total: number of frames, for the progress bar.
+        """
+        checked = (self._check_frames(chunk) for chunk in chunks)
+        if self._despeckler is not None:
+            checked = self._despeckler.iter_frames(checked)
+        with tqdm(total=total, unit="frame", desc=self.name, disable=not self.progress) as bar:
+            for frames in checked:
+                yield self._label_frames(frames, bar)
 
     def run(self, image: UltrasoundImage, axis: int = 0) -> np.ndarray:
         """Label maps of every frame of ``image`` (slices along ``axis``), shaped like its frames."""
@@ -162,10 +193,17 @@ class Segmenter:
 
     def label_image(self, image: UltrasoundImage, axis: int = 0) -> UltrasoundImage:
         """The label maps as an image with the input's geometry (``io.save`` writes the label values)."""
-        labels = self.run(image, axis=axis)
+        return self.label_header(image).with_frames(label_frames(self.run(image, axis=axis)))
+
+    def label_header(self, image: UltrasoundImage) -> UltrasoundImage:
+        """``image`` (or a streamed source's header) as the header of its label map.
+
+        Same geometry and kind; uint8 intensities (frame value ``label / 255``, see
+        :func:`label_frames`) so that writers store the label values; the labels and the
+        segmenter in the metadata.
+        """
         return dataclasses.replace(
             image,
-            frames=labels.astype(np.float32) / 255.0,
             intensity=IntensityMapping("uint8", 0.0, 255.0),
             metadata={"labels": dict(self.labels), "derivation_description": f"segmentation ({self.name})"},
             source=image.source,
@@ -173,3 +211,8 @@ class Segmenter:
 
     def __repr__(self) -> str:
         return f"Segmenter({self.name!r}, labels={self.labels}, device={self.device})"
+
+
+def label_frames(labels: np.ndarray) -> np.ndarray:
+    """uint8 label maps as the float frames of an image with a :meth:`Segmenter.label_header`."""
+    return labels.astype(np.float32) / 255.0
