@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         "train#init_weights": str(source.path / MODEL_FILE),
         "train#max_epochs": ADAPT_EPOCHS,
         "train#lr": ADAPT_LR,
+        "train#lr_decay_epochs": 0,  # a constant small rate: the recipe's decay is for training from scratch
         "train#patch_size": ADAPT_PATCH,
         "train#patch_mode": "crop",  # native resolution: the scanner's own speckle size
         **training_overrides(args),
