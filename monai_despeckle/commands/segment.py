@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES
+
 HELP = "segment breast lesions or carotid lumens in an image, cine, volume or folder (label maps)"
 
 
@@ -33,22 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-frames",
         type=int,
-        default=None,
-        help="frames read, segmented and written at a time along axis 0 (default 32)",
+        default=DEFAULT_CHUNK_FRAMES,
+        help=f"frames read, segmented and written at a time along axis 0 (default {DEFAULT_CHUNK_FRAMES})",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
 def run(args: argparse.Namespace) -> int:
     """Segment and report what was written."""
-    from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES
     from monai_despeckle.io.validation import check_input_path
     from monai_despeckle.segmentation import Segmenter
     from monai_despeckle.segmentation.files import segment_file, segment_folder
 
     source = check_input_path(args.input)
-    chunk_frames = DEFAULT_CHUNK_FRAMES if args.chunk_frames is None else args.chunk_frames
-    streaming = {"axis": args.axis, "chunk_frames": chunk_frames, "overwrite": args.overwrite}
+    streaming = {"axis": args.axis, "chunk_frames": args.chunk_frames, "overwrite": args.overwrite}
     segmenter = Segmenter(args.task, device=args.device, batch_size=args.batch_size, progress=True)
     if source.is_dir() and not args.frames:
         count = segment_folder(segmenter, source, args.output, **streaming)

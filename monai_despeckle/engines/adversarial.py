@@ -35,7 +35,6 @@ from monai_despeckle.engines.workflow import (
     check_patch,
     distribute,
     input_metrics,
-    linear_decay_handlers,
     load_initial_weights,
     make_evaluator,
     prepare_output,
@@ -214,6 +213,7 @@ def train_pix2pix(
         [str(k) for k in LOSS_KEYS],
         input_metrics(val_loader),
         extra_final={"discriminator_final.pt": discriminator},
-        train_handlers=[*linear_decay_handlers([g_optimizer, d_optimizer], config), *train_handlers],
+        train_handlers=train_handlers,
         ddp=ddp,
+        optimizers=[g_optimizer, d_optimizer],
     )

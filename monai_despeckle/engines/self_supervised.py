@@ -35,7 +35,6 @@ from monai_despeckle.engines.workflow import (
     check_patch,
     distribute,
     input_metrics,
-    linear_decay_handlers,
     load_initial_weights,
     make_evaluator,
     prepare_output,
@@ -233,6 +232,7 @@ def train_speckle2self(
         ["loss", "reconstruction", "consistency"],
         input_metrics(val_loader),
         extra_final={"speckle2self_train_final.pt": model},
-        train_handlers=[*linear_decay_handlers([optimizer], config), *train_handlers],
+        train_handlers=train_handlers,
         ddp=ddp,
+        optimizers=[optimizer],
     )

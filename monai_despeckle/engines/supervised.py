@@ -23,7 +23,6 @@ from monai_despeckle.engines.workflow import (
     check_patch,
     distribute,
     input_metrics,
-    linear_decay_handlers,
     load_initial_weights,
     make_evaluator,
     prepare_output,
@@ -118,6 +117,7 @@ def train_dae(
         model,
         ["loss"],
         input_metrics(val_loader),
-        train_handlers=[*linear_decay_handlers([optimizer], config), *train_handlers],
+        train_handlers=train_handlers,
         ddp=ddp,
+        optimizers=[optimizer],
     )

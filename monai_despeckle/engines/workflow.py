@@ -453,9 +453,9 @@ def linear_decay_handlers(
 
     Over the last ``config.lr_decay_epochs`` epochs the rate falls by equal steps, reaching
     ``1 / (lr_decay_epochs + 1)`` of its start in the last epoch (Isola et al.'s pix2pix
-    schedule). None when ``lr_decay_epochs`` is 0.
+    schedule). None when ``lr_decay_epochs`` is 0 or there is no optimiser.
     """
-    decay = config.lr_decay_epochs
+    decay = config.lr_decay_epochs if optimizers else 0
     if decay == 0:
         return []
     constant = config.max_epochs - decay
@@ -541,6 +541,7 @@ def run_workflow(
     extra_final: dict[str, nn.Module] | None = None,
     train_handlers: Sequence[Any] = (),
     ddp: DistributedRun | None = None,
+    optimizers: Sequence[torch.optim.Optimizer] = (),
 ) -> TrainResult:
     """Attach the standard handlers to ``trainer`` / ``evaluator``, train, and collect the result.
 
@@ -561,6 +562,8 @@ def run_workflow(
         extra_final: other (plain) modules to save after the last epoch, ``{file name: module}``.
         train_handlers: more handlers (objects with ``attach(engine)``) for the trainer.
         ddp: this process's place in a distributed run (from :func:`start`), or None.
+        optimizers: the trainer's optimisers, whose learning rates follow
+            ``config.lr_decay_epochs`` (:func:`linear_decay_handlers`).
     """
     main = ddp is None or ddp.is_main
     extra_final = dict(extra_final or {})
@@ -635,7 +638,7 @@ def run_workflow(
     else:
         device = evaluator.state.device
         history = _DistributedHistory(*history_args, baseline=history_baseline, main=main, device=device)
-    for handler in train_handlers:
+    for handler in [*linear_decay_handlers(optimizers, config), *train_handlers]:
         handler.attach(trainer)
     history.attach(trainer)  # last: runs after validation on EPOCH_COMPLETED
     finished = False
