@@ -31,6 +31,9 @@ DESPECKLE_PREFIX = "despeckle_"
 ALLOWED_TARGET_PREFIX = "monai_despeckle.networks."
 MODEL_FILE = Path("models") / "model.pt"
 CHECKSUM_KEY = "model_sha256"
+# A bundle whose inference.json names a learned "despeckler" (a segmenter trained on despeckled
+# frames) records that despeckler's weights checksum here when it is installed.
+DESPECKLER_CHECKSUM_KEY = "despeckler_model_sha256"
 
 
 @dataclass(frozen=True)
@@ -194,11 +197,30 @@ def load_network(bundle: BundleInfo | str | Path, device: str | torch.device = "
     return load_weights(network, bundle).to(device)
 
 
+def despeckler_bundle(name: str | Path | None) -> BundleInfo | None:
+    """The bundle behind a despeckler name (``"dae_skip"``) or bundle folder; None for a classical method."""
+    if not name:
+        return None
+    for folder in (Path(name), bundles_root() / f"{DESPECKLE_PREFIX}{name}"):
+        if (folder / "configs" / "metadata.json").is_file():
+            return read_bundle(folder)
+    return None
+
+
+def despeckler_checksum(name: str | Path | None) -> str | None:
+    """The recorded weights checksum of a learned despeckler; None for classical methods (no weights)."""
+    bundle = despeckler_bundle(name)
+    return None if bundle is None else bundle.metadata.get(CHECKSUM_KEY)
+
+
 def install_weights(checkpoint: str | Path | Any, bundle: str | Path) -> Path | None:
     """Copy a trained state_dict into ``bundle/models/model.pt`` and record its sha256 in the metadata.
 
     The last step of every ``train.json``: it makes the freshly trained bundle loadable by
     :func:`load_network`. The training curve and history of the run are copied into ``docs/``.
+    A bundle whose ``inference.json`` names a learned ``"despeckler"`` also records that
+    despeckler's weights checksum (:data:`DESPECKLER_CHECKSUM_KEY`), which
+    :class:`~monai_despeckle.segmentation.Segmenter` checks.
     In a distributed (``torchrun``) run only rank 0 installs; the other ranks return None.
 
     Args:
@@ -234,6 +256,14 @@ def install_weights(checkpoint: str | Path | Any, bundle: str | Path) -> Path | 
     os.replace(partial, target)
     metadata = dict(info.metadata)
     metadata[CHECKSUM_KEY] = sha256_of(target)
+    inference_config = info.path / "configs" / "inference.json"
+    if inference_config.is_file():  # a segmenter trained on a despeckler's output pins those weights
+        despeckler = read_json(inference_config).get(
+            "despeckler"
+        )  # a despeckling bundle's is a config object
+        despeckler_sum = despeckler_checksum(despeckler) if isinstance(despeckler, str) else None
+        if despeckler_sum is not None:
+            metadata[DESPECKLER_CHECKSUM_KEY] = despeckler_sum
     metadata_path = info.path / "configs" / "metadata.json"
     partial_meta = metadata_path.with_suffix(".json.partial")
     partial_meta.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")

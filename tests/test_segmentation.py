@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,33 @@ def test_install_weights_makes_a_retrained_segmentation_bundle_loadable(tmp_path
     torch.save(segmentation_unet(out_channels=2).state_dict(), weights)
     install_weights(weights, copy)
     assert Segmenter(copy, device="cpu").labels == {"lumen": 1}
+
+
+def test_segmenter_warns_when_its_despeckler_was_retrained(tmp_path):
+    from monai_despeckle.bundles import CHECKSUM_KEY, DESPECKLER_CHECKSUM_KEY, read_bundle
+    from monai_despeckle.networks import build_network
+
+    despeckler = tmp_path / "despeckle_mine"
+    shutil.copytree(REPO / "bundles" / "despeckle_dae_skip" / "configs", despeckler / "configs")
+    shutil.copytree(REPO / "bundles" / "despeckle_dae_skip" / "models", despeckler / "models")
+    segmenter = tmp_path / "seg_mine"
+    shutil.copytree(REPO / "bundles" / "seg_carotid" / "configs", segmenter / "configs")
+    config = json.loads((segmenter / "configs" / "inference.json").read_text())
+    config["despeckler"] = str(despeckler)
+    (segmenter / "configs" / "inference.json").write_text(json.dumps(config))
+    torch.manual_seed(0)
+    torch.save(segmentation_unet(out_channels=2).state_dict(), tmp_path / "seg.pt")
+    install_weights(tmp_path / "seg.pt", segmenter)
+    recorded = read_bundle(segmenter).metadata[DESPECKLER_CHECKSUM_KEY]
+    assert recorded == read_bundle(despeckler).metadata[CHECKSUM_KEY]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the pinned weights are the installed ones: no warning
+        Segmenter(segmenter, device="cpu")
+    torch.save(build_network("dae_skip", features=[12, 24, 48]).state_dict(), tmp_path / "dae.pt")
+    install_weights(tmp_path / "dae.pt", despeckler)  # the despeckler is retrained
+    assert read_bundle(despeckler).metadata[CHECKSUM_KEY] != recorded
+    with pytest.warns(UserWarning, match="was trained on the output of"):
+        Segmenter(segmenter, device="cpu")
 
 
 def test_reference_masks_are_read_as_binary():

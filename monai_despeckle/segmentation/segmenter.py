@@ -13,6 +13,7 @@ taken there, so masks have the input's geometry.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,14 +23,28 @@ import torch.nn.functional as F
 from monai.transforms import KeepLargestConnectedComponent
 from tqdm.auto import tqdm
 
-from monai_despeckle.bundles import BundleInfo, bundles_root, load_network, read_bundle, read_json
+from monai_despeckle.bundles import (
+    DESPECKLER_CHECKSUM_KEY,
+    BundleInfo,
+    bundles_root,
+    despeckler_checksum,
+    load_network,
+    read_bundle,
+    read_json,
+)
 from monai_despeckle.errors import BundleError, InvalidImageError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import resize_frame
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.runtime.device import resolve_device
 from monai_despeckle.segmentation.tasks import TASKS
 
-__all__ = ["SEGMENTATION_PREFIX", "Segmenter", "label_frames", "resolve_segmentation_bundle"]
+__all__ = [
+    "SEGMENTATION_PREFIX",
+    "Segmenter",
+    "label_frames",
+    "resolve_segmentation_bundle",
+    "warn_if_despeckler_changed",
+]
 
 SEGMENTATION_PREFIX = "seg_"
 
@@ -51,6 +66,28 @@ def resolve_segmentation_bundle(name: str | Path) -> BundleInfo:
         f"({', '.join(known) or 'none shipped'}) or a bundle folder",
         path,
     )
+
+
+def warn_if_despeckler_changed(bundle: BundleInfo, despeckler: str) -> bool:
+    """Warn when ``despeckler``'s weights are not those ``bundle`` was trained on; True if they differ.
+
+    A segmenter trained on despeckled frames learnt that despeckler's output: after the despeckler
+    is retrained its input looks different and its accuracy is no longer the measured one. The
+    bundle's metadata records the weights checksum at installation; bundles without the record
+    (or with a classical despeckler, which has no weights) are not checked.
+    """
+    recorded = bundle.metadata.get(DESPECKLER_CHECKSUM_KEY)
+    current = despeckler_checksum(despeckler)
+    if not recorded or current is None or recorded == current:
+        return False
+    warnings.warn(
+        f"{bundle.name} was trained on the output of {despeckler!r} weights {str(recorded)[:12]}, "
+        f"but the installed {despeckler!r} has weights {str(current)[:12]}: its accuracy is not the "
+        f"measured one until it is retrained (python -m monai.bundle run --config_file "
+        f"{bundle.path / 'configs' / 'train.json'} --bundle_root {bundle.path})",
+        stacklevel=3,
+    )
+    return True
 
 
 class Segmenter:
@@ -93,6 +130,7 @@ class Segmenter:
             from monai_despeckle.inference import Despeckler
 
             self._despeckler = Despeckler(self.despeckler_name, device=self.device)
+            warn_if_despeckler_changed(self.bundle, self.despeckler_name)
         self.network = load_network(self.bundle, self.device)
         self.batch_size = int(batch_size)
         self.mirror = mirror
