@@ -383,6 +383,11 @@ def test_segmentation_bundles_verify_offline_and_ship_checksummed_weights(bundle
     train = json.loads((folder / "configs" / "train.json").read_text())
     assert inference["network_def"] == train["network_def"]  # the shipped weights fit what trained them
     assert inference["despeckler"] == train["train"]["despeckler"]
+    if inference["despeckler"]:  # trained on the output of the despeckler that ships beside it
+        from monai_despeckle.bundles import DESPECKLER_CHECKSUM_KEY, despeckler_checksum
+
+        pinned = read_bundle(folder).metadata[DESPECKLER_CHECKSUM_KEY]
+        assert pinned == despeckler_checksum(inference["despeckler"])
 
 
 def test_segmentation_inference_config_runs_with_monai_bundle_on_a_folder(tmp_path):
