@@ -25,6 +25,7 @@ from monai_despeckle.bundles import (
     bundles_root,
     find_bundles,
     read_bundle,
+    read_json,
     verify_weights,
 )
 from monai_despeckle.engines.data import PHANTOM_PREFIX, SOURCE_SEPARATOR
@@ -109,6 +110,24 @@ def _project_error(err: BaseException) -> BaseException:
     return err
 
 
+def _scaled_lr_decay(bundle: BundleInfo, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the recipe's learning-rate decay share when only the number of epochs is overridden.
+
+    A recipe of 110 epochs decaying over the last 40 becomes, with ``train#max_epochs=11``, 11
+    epochs decaying over the last 4 (instead of an error: the decay cannot outlast the run).
+    """
+    if "train#max_epochs" not in overrides or "train#lr_decay_epochs" in overrides:
+        return {}
+    recipe = read_json(bundle.path / "configs" / "train.json").get("train", {})
+    epochs, decay = recipe.get("max_epochs"), recipe.get("lr_decay_epochs", 0)
+    if not isinstance(epochs, int) or not isinstance(decay, int) or epochs < 1 or decay <= 0:
+        return {}
+    wanted = overrides["train#max_epochs"]
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+        return {}  # TrainConfig refuses it with a clear message
+    return {"train#lr_decay_epochs": round(decay * wanted / epochs)}
+
+
 def _sync_network_def(bundle: Path, overrides: Mapping[str, Any]) -> None:
     """Give ``inference.json`` the ``network_def`` that ``train.json`` trained (with the overrides).
 
@@ -191,6 +210,7 @@ def train_bundle(
             raise InputNotFoundError("training data not found", Path(part))
     target.parent.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = dict(overrides or {})
+    settings.update(_scaled_lr_decay(bundle, settings))
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         work = staging / target.name

@@ -249,3 +249,14 @@ def test_evaluate_config_scores_the_bundle_beside_baselines(tmp_path, speckle2se
     assert sorted({row["method"] for row in rows}) == ["median", "none", "speckle2self"]
     assert len(rows) == 6 and all(float(row["psnr"]) > 0 for row in rows)
     assert (out / "summary.md").is_file() and (out / "comparison.png").is_file()
+
+
+def test_overriding_the_epochs_keeps_the_recipes_share_of_learning_rate_decay():
+    from monai_despeckle.bundle_training import _scaled_lr_decay
+    from monai_despeckle.bundles import read_bundle
+
+    bundle = read_bundle(REPO / "bundles" / "despeckle_dae_skip")  # 110 epochs, decay over the last 40
+    assert _scaled_lr_decay(bundle, {"train#max_epochs": 11}) == {"train#lr_decay_epochs": 4}
+    assert _scaled_lr_decay(bundle, {"train#max_epochs": 2}) == {"train#lr_decay_epochs": 1}
+    assert _scaled_lr_decay(bundle, {"train#max_epochs": 11, "train#lr_decay_epochs": 0}) == {}
+    assert _scaled_lr_decay(bundle, {"train#batch_size": 4}) == {}

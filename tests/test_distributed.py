@@ -90,6 +90,8 @@ def test_bundle_trains_on_two_processes_and_installs_unwrapped_weights(tmp_path)
             "32",
             "--train#max_epochs",
             "2",
+            "--train#lr_decay_epochs",
+            "0",
             "--train#batch_size",
             "2",
             "--train#progress",

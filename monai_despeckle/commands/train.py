@@ -11,7 +11,11 @@ HELP = "train a despeckling bundle's network on your data into a new, verified b
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``adapt``: what overrides the bundle's train.json."""
-    parser.add_argument("--epochs", type=int, help="maximum number of epochs (default: the bundle's)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="maximum number of epochs (default: the bundle's; a learning-rate decay keeps its share)",
+    )
     parser.add_argument("--batch-size", type=int, help="images per batch (default: the bundle's)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the bundle's)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
