@@ -258,9 +258,8 @@ def install_weights(checkpoint: str | Path | Any, bundle: str | Path) -> Path | 
     metadata[CHECKSUM_KEY] = sha256_of(target)
     inference_config = info.path / "configs" / "inference.json"
     if inference_config.is_file():  # a segmenter trained on a despeckler's output pins those weights
-        despeckler = read_json(inference_config).get(
-            "despeckler"
-        )  # a despeckling bundle's is a config object
+        despeckler = read_json(inference_config).get("despeckler")
+        # a segmenter names its despeckler; a despeckling bundle's "despeckler" is a config object
         despeckler_sum = despeckler_checksum(despeckler) if isinstance(despeckler, str) else None
         if despeckler_sum is not None:
             metadata[DESPECKLER_CHECKSUM_KEY] = despeckler_sum
