@@ -327,6 +327,34 @@ def test_train_pix2pix_learns_the_clean_image_and_saves_both_networks(tmp_path):
     discriminator.load_state_dict(load_weights(result.output_dir / "discriminator_final.pt"), strict=True)
 
 
+def test_pix2pix_loss_weight_and_criterion_reach_the_trainer_and_the_record(tmp_path):
+    seen = {}
+
+    class Capture:
+        def attach(self, engine):
+            seen["generator"] = engine.state.recon_loss_function.__self__
+            seen["discriminator"] = engine.state.d_loss_function
+
+    result = train_pix2pix(
+        output_dir=str(tmp_path / "p2p"),
+        model={"features": 4, "num_downs": 4, "discriminator": {"features": 4}},
+        train_handlers=[Capture()],
+        lambda_l1=10.0,
+        gan_criterion="lsgan",
+        **{**TINY, **PHANTOMS, "max_epochs": 1},
+    )
+    assert seen["generator"].lambda_l1 == 10.0 and seen["generator"].criterion == "lsgan"
+    assert seen["discriminator"].criterion == "lsgan"
+    record = json.loads((result.output_dir / "config.json").read_text())
+    assert record["loss"] == {"lambda_l1": 10.0, "criterion": "lsgan"}
+
+
+def test_pix2pix_refuses_a_negative_loss_weight_before_writing(tmp_path):
+    with pytest.raises(InvalidParameterError, match="lambda_l1"):
+        train_pix2pix(output_dir=str(tmp_path / "p2p"), lambda_l1=-1.0, **{**TINY, **PHANTOMS})
+    assert not (tmp_path / "p2p").exists()
+
+
 def test_pix2pix_learning_rates_stay_constant_then_decay_linearly(tmp_path):
     seen: list[tuple[float, float]] = []
 

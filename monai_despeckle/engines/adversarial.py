@@ -46,6 +46,7 @@ from monai_despeckle.networks import PatchDiscriminator, Pix2PixGenerator
 
 __all__ = [
     "PIX2PIX_BETAS",
+    "PIX2PIX_LAMBDA_L1",
     "PIX2PIX_LR",
     "ConditionalDiscriminatorInferer",
     "GeneratorInferer",
@@ -56,6 +57,7 @@ __all__ = [
 
 PIX2PIX_LR = 2e-4
 PIX2PIX_BETAS = (0.5, 0.999)
+PIX2PIX_LAMBDA_L1 = 100.0
 LOSS_KEYS = (
     Keys.LOSS,
     AdversarialKeys.GENERATOR_LOSS,
@@ -163,7 +165,11 @@ class Pix2PixTrainer(AdversarialTrainer):
 
 
 def train_pix2pix(
-    config: TrainConfig | None = None, train_handlers: Sequence[Any] = (), **overrides: Any
+    config: TrainConfig | None = None,
+    train_handlers: Sequence[Any] = (),
+    lambda_l1: float = PIX2PIX_LAMBDA_L1,
+    gan_criterion: str = "bce",
+    **overrides: Any,
 ) -> TrainResult:
     """Train the pix2pix generator and discriminator on speckled/clean pairs.
 
@@ -175,6 +181,9 @@ def train_pix2pix(
             :class:`~monai_despeckle.networks.Pix2PixGenerator` keyword arguments and may hold
             ``"discriminator"``: :class:`~monai_despeckle.networks.PatchDiscriminator` keyword arguments.
         train_handlers: more handlers to attach to the trainer (objects with ``attach(engine)``).
+        lambda_l1: weight λ of the L1 term against the adversarial one (pix2pix: 100; larger
+            trusts the paired clean target more, smaller lets the discriminator shape texture).
+        gan_criterion: ``"bce"`` (pix2pix) or ``"lsgan"`` for both networks' adversarial losses.
         **overrides: :class:`TrainConfig` fields to override.
 
     Returns:
@@ -182,12 +191,16 @@ def train_pix2pix(
         ``discriminator_final.pt`` the discriminator after the last epoch.
     """
     config = TrainConfig.build(config, **overrides)
+    generator_loss = Pix2PixGeneratorLoss(lambda_l1=lambda_l1, criterion=gan_criterion)
+    discriminator_loss = Pix2PixDiscriminatorLoss(criterion=gan_criterion)
     lists, device, amp, ddp = start(config)
     generator_kwargs = {k: v for k, v in config.model.items() if k != "discriminator"}
     generator = load_initial_weights(Pix2PixGenerator(**generator_kwargs), config).to(device)
     discriminator = PatchDiscriminator(**config.model.get("discriminator", {})).to(device)
     check_patch(config, generator)
-    out = prepare_output(config, "pix2pix")
+    out = prepare_output(
+        config, "pix2pix", extra={"loss": {"lambda_l1": generator_loss.lambda_l1, "criterion": gan_criterion}}
+    )
     loader, val_loader = train_supervised_data(config, lists)
     lr = config.lr or PIX2PIX_LR
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=PIX2PIX_BETAS)
@@ -201,6 +214,8 @@ def train_pix2pix(
         discriminator=distribute(discriminator, device, ddp),
         g_optimizer=g_optimizer,
         d_optimizer=d_optimizer,
+        generator_loss=generator_loss,
+        discriminator_loss=discriminator_loss,
         amp=amp,
     )
     evaluator = make_evaluator(generator, val_loader, device, amp, config.key_metric)

@@ -386,10 +386,12 @@ class _DistributedHistory(TrainingHistory):
             super().write()
 
 
-def prepare_output(config: TrainConfig, workflow: str) -> Path:
+def prepare_output(config: TrainConfig, workflow: str, extra: dict[str, Any] | None = None) -> Path:
     """Create the output folder (refusing to mix with another run's checkpoints); write ``config.json``.
 
-    In a distributed run every rank checks the folder; only rank 0 creates it and writes.
+    ``extra`` holds the workflow's own settings outside :class:`TrainConfig` (e.g. loss weights),
+    recorded beside the config. In a distributed run every rank checks the folder; only rank 0
+    creates it and writes.
     """
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
@@ -400,6 +402,8 @@ def prepare_output(config: TrainConfig, workflow: str) -> Path:
         return out
     out.mkdir(parents=True, exist_ok=True)
     record = {"workflow": workflow, "monai_despeckle": __version__, "config": config.to_json()}
+    if extra:
+        record.update(extra)
     (out / "config.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return out
 
