@@ -4,9 +4,11 @@
 methods, untrained networks by name) and, for networks, every requested backend (eager torch,
 TorchScript, ONNX Runtime) through the same :class:`~monai_despeckle.inference.Despeckler` path
 users run, on synthetic speckled frames of each size. Method construction (tracing, ONNX export)
-and a warm-up pass are excluded from the timing. Peak memory is the process's resident set size
-on the CPU (kernel high-water mark, reset per measurement; see
-:class:`~monai_despeckle.runtime.PeakMemory`) and ``torch.cuda.max_memory_allocated`` on a GPU.
+and a warm-up pass of at least one full batch (so that memory arenas and kernel choices for the
+batch shape are settled) are excluded from the timing. The timed pass is repeated and the median
+reported: these machines are shared, and one pass of a few frames is at the mercy of a neighbour.
+Peak memory is the process's resident set size on the CPU (kernel high-water mark, reset per
+measurement; see :class:`~monai_despeckle.runtime.PeakMemory`) and ``torch.cuda.max_memory_allocated`` on a GPU.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ class BenchmarkRow:
         device: where it ran (``"cpu"``, ``"cuda:0"``).
         precision: compute precision (``"fp32"``, ``"bf16"``, ``"fp16"``).
         size: frames were ``size × size``.
-        frames: frames timed (warm-up excluded).
+        frames: frames timed per pass (warm-up excluded).
         batch_size: frames per call.
-        seconds: wall time of the timed frames.
+        seconds: wall time of one timed pass over the frames (median of the repeated passes).
         frames_per_second: ``frames / seconds``.
         peak_memory_mb: peak process RSS (CPU) or peak CUDA allocation (GPU) during the timed run.
         memory: ``"rss"`` or ``"cuda"``.
@@ -135,21 +137,32 @@ def _candidates(
     return candidates
 
 
-def _measure(despeckler: Despeckler, frames: np.ndarray, warmup_frames: int) -> tuple[float, float, str]:
-    """Seconds and peak memory of running ``frames`` (after a warm-up on the first few)."""
+def _measure(
+    despeckler: Despeckler, frames: np.ndarray, warmup_frames: int, repeats: int
+) -> tuple[float, float, str]:
+    """Median seconds of ``repeats`` passes over ``frames`` and their peak memory.
+
+    The warm-up runs ``warmup_frames`` frames but never less than one full batch: ONNX Runtime
+    grows its arena and oneDNN picks kernels on the first call of a new batch shape, which a
+    short warm-up would leave inside the timing.
+    """
     device = despeckler.device
-    for _ in despeckler.iter_frames([frames[: max(1, warmup_frames)]]):
+    batch = despeckler.batch_size_for(frames.shape[1:])
+    warmup = np.resize(frames, (max(1, warmup_frames, batch), *frames.shape[1:]))  # repeats frames cyclically
+    for _ in despeckler.iter_frames([warmup]):
         pass
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    passes = []
     with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        for _ in despeckler.iter_frames([frames]):
-            pass
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-    return seconds, memory.peak_mb, memory.kind
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in despeckler.iter_frames([frames]):
+                pass
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            passes.append(time.perf_counter() - start)
+    return float(np.median(passes)), memory.peak_mb, memory.kind
 
 
 def run_benchmark(
@@ -162,6 +175,7 @@ def run_benchmark(
     device: str = "auto",
     batch_size: int | str = "auto",
     warmup_frames: int = 2,
+    repeats: int = 3,
     seed: int = 0,
     on_row: Callable[[BenchmarkRow], None] | None = None,
 ) -> list[BenchmarkRow]:
@@ -176,7 +190,8 @@ def run_benchmark(
         networks: names for :func:`monai_despeckle.networks.build_network`, benchmarked untrained.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         batch_size: frames per call or ``"auto"``.
-        warmup_frames: frames run (untimed) before each measurement.
+        warmup_frames: frames run (untimed) before each measurement; at least one full batch is.
+        repeats: timed passes per measurement; their median is reported.
         seed: seed of the synthetic frames.
         on_row: called with each row as soon as it is measured (progress reporting).
 
@@ -187,14 +202,16 @@ def run_benchmark(
         UnknownMethodError: an unknown method or network name (before anything runs).
         InvalidParameterError: bad sizes, frame count or backend.
     """
-    if frames < 1 or not sizes or any(size < 8 for size in sizes):
-        raise InvalidParameterError("benchmark needs frames >= 1 and sizes of at least 8 pixels")
+    if frames < 1 or repeats < 1 or not sizes or any(size < 8 for size in sizes):
+        raise InvalidParameterError(
+            "benchmark needs frames >= 1, repeats >= 1 and sizes of at least 8 pixels"
+        )
     bad = [backend for backend in backends if backend not in BACKENDS]
     if bad or not backends:
         raise InvalidParameterError(f"unknown backend(s) {', '.join(bad)}; choose from {', '.join(BACKENDS)}")
     target = resolve_device(device)
     rows: list[BenchmarkRow] = []
-    data = {size: synthetic_frames(frames + warmup_frames, size, seed=seed) for size in sizes}
+    data = {size: synthetic_frames(frames, size, seed=seed) for size in sizes}
     for candidate in _candidates(methods, networks, backends, target, batch_size):
         for backend in candidate.backends:
             try:
@@ -204,7 +221,7 @@ def run_benchmark(
                 despeckler, failure = None, str(err).splitlines()[0]
             for size in sizes:
                 row = _row(
-                    candidate, backend, despeckler, failure, data[size], size, frames, warmup_frames, target
+                    candidate, backend, despeckler, failure, data[size], size, warmup_frames, repeats, target
                 )
                 rows.append(row)
                 if on_row is not None:
@@ -219,10 +236,11 @@ def _row(
     failure: str,
     data: np.ndarray,
     size: int,
-    frames: int,
     warmup_frames: int,
+    repeats: int,
     target: torch.device,
 ) -> BenchmarkRow:
+    frames = len(data)
     nan = float("nan")
     common = {"method": candidate.label, "family": candidate.family, "backend": backend, "size": size}
     if despeckler is None:
@@ -232,7 +250,7 @@ def _row(
         )
     batch = despeckler.batch_size_for((size, size))
     try:
-        seconds, peak, memory = _measure(despeckler, data[warmup_frames:], warmup_frames)
+        seconds, peak, memory = _measure(despeckler, data, warmup_frames, repeats)
         error = ""
     except (DespeckleError, RuntimeError) as err:
         seconds, peak, memory, error = nan, nan, "-", str(err).splitlines()[0]

@@ -73,6 +73,32 @@ def test_a_failing_method_gets_an_error_row_not_an_exception(monkeypatch):
     assert "at least 64 pixels" in format_table(rows)
 
 
+class RecordsBatches:
+    """A Method that records the size of every batch it is given."""
+
+    name = "records"
+    gpu = False
+    calls: list[int] = []
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        RecordsBatches.calls.append(frames.shape[0])
+        return frames.clone()
+
+
+def test_warm_up_covers_a_full_batch_and_every_repeat_runs_all_frames(monkeypatch):
+    RecordsBatches.calls = []
+    spec = MethodSpec("records", RecordsBatches, "test", "classical", False)
+    monkeypatch.setitem(methods._REGISTRY, "records", spec)
+    (row,) = run_benchmark(
+        sizes=(16,), frames=7, methods=["records"], batch_size=4, warmup_frames=1, repeats=3
+    )
+    # warm-up: one full batch of 4 although 1 frame was asked; then 3 timed passes of 7 frames each
+    assert RecordsBatches.calls == [4] + [4, 3] * 3
+    assert row.frames == 7 and row.batch_size == 4 and math.isclose(row.frames_per_second, 7 / row.seconds)
+    with pytest.raises(InvalidParameterError, match="repeats"):
+        run_benchmark(sizes=(16,), frames=1, methods=["records"], repeats=0)
+
+
 def test_peak_memory_sees_an_allocation_inside_the_block():
     with PeakMemory(torch.device("cpu")) as idle:
         pass

@@ -37,7 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     parser.add_argument("--batch-size", default="auto", help="frames per call, or auto (default)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up frames (default 2)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed warm-up frames, at least one batch (default 2)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed passes per measurement; the median is reported (default 3)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows instead of a table")
 
 
@@ -72,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         warmup_frames=args.warmup,
+        repeats=args.repeats,
         on_row=None if args.json else _report,
     )
     print(json.dumps([row.as_dict() for row in rows], indent=2) if args.json else format_table(rows))
