@@ -8,11 +8,13 @@ and a warm-up pass of at least one full batch (so that memory arenas and kernel 
 batch shape are settled) are excluded from the timing. The timed pass is repeated and the median
 reported: these machines are shared, and one pass of a few frames is at the mercy of a neighbour.
 Peak memory is the process's resident set size on the CPU (kernel high-water mark, reset per
-measurement; see :class:`~monai_despeckle.runtime.PeakMemory`) and ``torch.cuda.max_memory_allocated`` on a GPU.
+measurement; see :class:`~monai_despeckle.runtime.PeakMemory`) and
+``torch.cuda.max_memory_allocated`` on a GPU.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -268,23 +270,30 @@ def _row(
     )
 
 
-def format_table(rows: Sequence[BenchmarkRow]) -> str:
-    """A plain-text table: one line per row, frames/s, ms per frame and peak memory."""
-    header = (
-        "METHOD",
-        "BACKEND",
-        "DEVICE",
-        "PREC",
-        "SIZE",
-        "BATCH",
-        "FRAMES/S",
-        "MS/FRAME",
-        "PEAK MB",
-        "NOTE",
-    )
+def speedups(rows: Sequence[BenchmarkRow], baseline: str) -> list[float]:
+    """Each row's frames/s divided by the ``baseline`` method's at the same frame size.
+
+    This is the figure to quote on a shared machine: both rates come from the same run. NaN where
+    the baseline has no successful row of that size.
+    """
+    reference = {row.size: row.frames_per_second for row in rows if row.method == baseline and not row.error}
+    return [row.frames_per_second / reference.get(row.size, math.nan) for row in rows]
+
+
+def format_table(rows: Sequence[BenchmarkRow], baseline: str | None = None) -> str:
+    """A plain-text table: one line per row, frames/s, ms per frame and peak memory.
+
+    With ``baseline`` (a method among the rows), a column gives each row's frame rate as a multiple
+    of the baseline's at the same size (see :func:`speedups`).
+    """
+    header = ("METHOD", "BACKEND", "DEVICE", "PREC", "SIZE", "BATCH", "FRAMES/S", "MS/FRAME")
+    header += (f"× {baseline.upper()}",) if baseline else ()
+    header += ("PEAK MB", "NOTE")
+    ratios = speedups(rows, baseline) if baseline else [math.nan] * len(rows)
     lines = [header]
-    for row in rows:
+    for row, ratio in zip(rows, ratios, strict=True):
         ok = not row.error
+        relative = (f"{ratio:.1f}" if ok and math.isfinite(ratio) else "-",) if baseline else ()
         lines.append(
             (
                 row.method,
@@ -295,6 +304,7 @@ def format_table(rows: Sequence[BenchmarkRow]) -> str:
                 str(row.batch_size),
                 f"{row.frames_per_second:.2f}" if ok else "-",
                 f"{1000.0 * row.seconds / row.frames:.1f}" if ok else "-",
+                *relative,
                 f"{row.peak_memory_mb:.0f} ({row.memory})" if ok else "-",
                 row.error,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from test_inference import TinyNet
 
 from monai_despeckle import cli, methods
-from monai_despeckle.benchmark import format_table, run_benchmark, synthetic_frames
+from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark, speedups, synthetic_frames
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError, UnknownMethodError
 from monai_despeckle.inference import NetworkMethod
 from monai_despeckle.methods import MethodSpec
@@ -78,7 +79,7 @@ class RecordsBatches:
 
     name = "records"
     gpu = False
-    calls: list[int] = []
+    calls: ClassVar[list[int]] = []
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         RecordsBatches.calls.append(frames.shape[0])
@@ -125,3 +126,32 @@ def test_benchmark_command_prints_a_table_or_json(capsys):
     assert cli.main(["benchmark", "--sizes", "24", "--frames", "1", "--methods", "gaussian"]) == 0
     assert "FRAMES/S" in capsys.readouterr().out
     assert cli.main(["benchmark", "--sizes", "big", "--methods", "none"]) == cli.EXIT_USER_ERROR
+
+
+def _row(method: str, size: int, rate: float, error: str = "") -> BenchmarkRow:
+    return BenchmarkRow(
+        method, "classical", "-", "cpu", "fp32", size, 8, 4, 8 / rate, rate, 100.0, "rss", error
+    )
+
+
+def test_speedups_divide_by_the_baseline_of_the_same_size():
+    rows = [_row("nlm", 256, 10.0), _row("nlm", 512, 2.0), _row("fast", 256, 150.0), _row("fast", 512, 30.0)]
+    assert speedups(rows, "nlm") == [1.0, 1.0, 15.0, 15.0]
+    rows.append(_row("fast", 1024, 5.0))  # no baseline at that size
+    assert math.isnan(speedups(rows, "nlm")[-1])
+    table = format_table(rows, baseline="nlm").splitlines()
+    assert "× NLM" in table[0]
+    assert table[3].split()[:9] == ["fast", "-", "cpu", "fp32", "256²", "4", "150.00", "6.7", "15.0"]
+    assert table[5].split()[8] == "-"
+
+
+def test_benchmark_command_measures_the_baseline_and_reports_the_ratio(capsys):
+    argv = ["benchmark", "--sizes", "24", "--frames", "2", "--methods", "mean", "--baseline", "gaussian"]
+    assert cli.main([*argv, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["method"] for row in rows] == ["gaussian", "mean"]  # the baseline was added and measured
+    assert rows[0]["speedup_vs_gaussian"] == 1.0
+    expected = rows[1]["frames_per_second"] / rows[0]["frames_per_second"]
+    assert math.isclose(rows[1]["speedup_vs_gaussian"], expected)
+    assert cli.main(argv) == 0
+    assert "× GAUSSIAN" in capsys.readouterr().out

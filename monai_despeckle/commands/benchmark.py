@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
-from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark
+from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark, speedups
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.runtime import BACKENDS
 
@@ -46,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3,
         help="timed passes per measurement; the median is reported (default 3)",
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="METHOD",
+        help="also measure METHOD (e.g. nlm) and give every frame rate as a multiple of its, "
+        "measured in the same run",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows instead of a table")
 
 
@@ -71,6 +79,8 @@ def _report(row: BenchmarkRow) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
     methods = "all" if args.methods.strip() == "all" else _list(args.methods)
+    if args.baseline and methods != "all" and args.baseline not in methods:
+        methods.insert(0, args.baseline)
     rows = run_benchmark(
         sizes=parse_sizes(args.sizes),
         frames=args.frames,
@@ -83,5 +93,12 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         on_row=None if args.json else _report,
     )
-    print(json.dumps([row.as_dict() for row in rows], indent=2) if args.json else format_table(rows))
+    if args.json:
+        records = [row.as_dict() for row in rows]
+        if args.baseline:
+            for record, ratio in zip(records, speedups(rows, args.baseline), strict=True):
+                record[f"speedup_vs_{args.baseline}"] = ratio if math.isfinite(ratio) else None
+        print(json.dumps(records, indent=2))
+    else:
+        print(format_table(rows, baseline=args.baseline))
     return 0
