@@ -45,6 +45,17 @@ def test_user_error_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert str(missing) in result.stderr
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # `monai-despeckle methods | head -1`: the pipe closes before the table is written
+    process = subprocess.Popen(
+        [*console_script(), "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports it
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
 def test_unknown_method_is_a_user_error(tmp_path, capsys):
     assert cli.main(["demo", "--no-real", "--method", "no_such_filter", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
