@@ -60,7 +60,9 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``train`` subcommand."""
     parser.add_argument(
-        "bundle", metavar="BUNDLE", help="a shipped bundle (dae_skip, speckle2self, pix2pix) or folder"
+        "bundle",
+        metavar="BUNDLE",
+        help="a shipped bundle (dae_skip, dae_lite, speckle2self, pix2pix) or folder",
     )
     parser.add_argument(
         "--data",
