@@ -155,3 +155,6 @@ def test_benchmark_command_measures_the_baseline_and_reports_the_ratio(capsys):
     assert math.isclose(rows[1]["speedup_vs_gaussian"], expected)
     assert cli.main(argv) == 0
     assert "× GAUSSIAN" in capsys.readouterr().out
+    # an unknown baseline is refused before anything runs, also with --methods all
+    assert cli.main(["benchmark", "--methods", "all", "--baseline", "no_such"]) == cli.EXIT_USER_ERROR
+    assert "no_such" in capsys.readouterr().err

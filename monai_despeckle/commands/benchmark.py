@@ -8,7 +8,8 @@ import math
 import sys
 
 from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark, speedups
-from monai_despeckle.errors import InvalidParameterError
+from monai_despeckle.errors import InvalidParameterError, UnknownMethodError
+from monai_despeckle.methods import available_methods
 from monai_despeckle.runtime import BACKENDS
 
 HELP = "measure frames/s and peak memory of despeckling methods and backends on this machine"
@@ -79,6 +80,8 @@ def _report(row: BenchmarkRow) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
     methods = "all" if args.methods.strip() == "all" else _list(args.methods)
+    if args.baseline and args.baseline not in available_methods():
+        raise UnknownMethodError(f"--baseline {args.baseline!r} is not a method; see monai-despeckle methods")
     if args.baseline and methods != "all" and args.baseline not in methods:
         methods.insert(0, args.baseline)
     rows = run_benchmark(
