@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
+from monai_despeckle.networks.pix2pix import to_signed
 
 __all__ = [
     "GAN_CRITERIA",
@@ -143,8 +144,13 @@ class Pix2PixGeneratorLoss(nn.Module):
         return gan_loss(fake_logits, real=True, criterion=self.criterion)
 
     def reconstruction(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """``λ · mean |fake − target|``."""
-        return self.lambda_l1 * F.l1_loss(fake, target)
+        """``λ · mean |fake − target|`` on pix2pix's [-1, 1] scale (images here are in [0, 1]).
+
+        pix2pix normalises images to [-1, 1] before its L1, so on [0, 1] images the same λ
+        would weigh the L1 half as much against the adversarial term: the difference is
+        mapped to [-1, 1] (doubled) first.
+        """
+        return self.lambda_l1 * F.l1_loss(to_signed(fake), to_signed(target))
 
     def forward(self, fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor) -> LossParts:
         """Total generator loss with its ``adversarial`` and (weighted) ``reconstruction`` parts."""

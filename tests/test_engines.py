@@ -346,7 +346,7 @@ def test_pix2pix_loss_weight_and_criterion_reach_the_trainer_and_the_record(tmp_
     assert seen["generator"].lambda_l1 == 10.0 and seen["generator"].criterion == "lsgan"
     assert seen["discriminator"].criterion == "lsgan"
     record = json.loads((result.output_dir / "config.json").read_text())
-    assert record["loss"] == {"lambda_l1": 10.0, "criterion": "lsgan"}
+    assert record["loss"] == {"lambda_l1": 10.0, "criterion": "lsgan", "image_scale": "[-1, 1]"}
 
 
 def test_pix2pix_refuses_a_negative_loss_weight_before_writing(tmp_path):
@@ -409,10 +409,13 @@ def test_pix2pix_discriminator_judges_speckled_clean_and_speckled_generated_pair
     trainer.run()
     fake = trainer.state.output["pred"]
     generator_step, real_pair, fake_pair = recorder.inputs
+    signed = PatchDiscriminator.pair  # pairs are judged on pix2pix's [-1, 1] scale
     for pair in recorder.inputs:
-        assert torch.equal(pair[:, :1], image)  # always conditioned on the speckled image
-    assert torch.equal(real_pair[:, 1:], label)
-    assert torch.equal(generator_step[:, 1:], fake) and torch.equal(fake_pair[:, 1:], fake)
+        # always conditioned on the speckled image
+        assert torch.equal(pair[:, :1], signed(image, image)[:, :1])
+    assert torch.equal(real_pair, signed(image, label))
+    assert torch.equal(generator_step, signed(image, fake)) and torch.equal(fake_pair, signed(image, fake))
+    assert real_pair.min() < 0  # not the [0, 1] images themselves
 
 
 def test_configuration_errors_are_reported(tmp_path):

@@ -79,18 +79,18 @@ def test_gan_loss_agrees_with_monai_patch_adversarial_loss():
         assert gan_loss(logits, real=real).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_pix2pix_generator_loss_is_adversarial_plus_100_l1():
+def test_pix2pix_generator_loss_is_adversarial_plus_100_l1_on_the_signed_scale():
     loss = Pix2PixGeneratorLoss()
     fake_logits = torch.zeros(2, 1, 6, 6)  # D undecided: BCE = log 2
-    fake, target = const(0.3), const(0.5)
+    fake, target = const(0.3), const(0.5)  # 0.2 apart in [0, 1], 0.4 apart in pix2pix's [-1, 1]
     parts = loss(fake_logits, fake, target)
     assert parts["adversarial"].item() == pytest.approx(math.log(2.0), rel=1e-6)
-    assert parts["reconstruction"].item() == pytest.approx(100.0 * 0.2, rel=1e-5)
-    assert parts.total.item() == pytest.approx(20.0 + math.log(2.0), rel=1e-5)
+    assert parts["reconstruction"].item() == pytest.approx(100.0 * 0.4, rel=1e-5)
+    assert parts.total.item() == pytest.approx(40.0 + math.log(2.0), rel=1e-5)
     # the two halves AdversarialTrainer calls separately add up to the same total
     split = loss.adversarial(fake_logits) + loss.reconstruction(fake, target)
     assert split.item() == pytest.approx(parts.total.item())
-    assert Pix2PixGeneratorLoss(lambda_l1=10.0).reconstruction(fake, target).item() == pytest.approx(2.0)
+    assert Pix2PixGeneratorLoss(lambda_l1=10.0).reconstruction(fake, target).item() == pytest.approx(4.0)
 
 
 def test_pix2pix_discriminator_loss_halves_real_plus_fake():

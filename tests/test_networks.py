@@ -156,8 +156,11 @@ def test_patch_discriminator_is_a_conditional_70x70_patchgan():
     torch.manual_seed(0)
     disc = PatchDiscriminator().eval()
     assert disc[0].conv.in_channels == 2  # cat(speckled, candidate)
-    pair = PatchDiscriminator.pair(frames(1, 256, 1), frames(1, 256, 2))
+    condition, candidate = frames(1, 256, 1), frames(1, 256, 2)
+    pair = PatchDiscriminator.pair(condition, candidate)
     assert pair.shape == (1, 2, 256, 256)
+    # on pix2pix's [-1, 1] scale, condition first
+    assert torch.allclose(pair[:, :1], condition * 2 - 1) and torch.allclose(pair[:, 1:], candidate * 2 - 1)
     x = pair.clone().requires_grad_(True)
     logits = disc(x)
     assert logits.shape == (1, 1, 30, 30)  # one logit per overlapping patch

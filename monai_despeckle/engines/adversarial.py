@@ -3,8 +3,9 @@
 Isola et al. (CVPR 2017), as used for ultrasound despeckling by Vieira et al. (IEEE Access 2024):
 the U-Net generator maps the speckled image x to G(x); the PatchGAN discriminator D judges pairs
 ``cat(x, y)`` (real, y = clean) and ``cat(x, G(x))`` (fake). Generator loss: adversarial BCE +
-100 · L1(G(x), y); discriminator loss: ½ (real + fake). Adam, lr 2e-4, betas (0.5, 0.999), both;
-``lr_decay_epochs`` gives pix2pix's schedule (constant, then linear decay towards zero).
+100 · L1(G(x), y); discriminator loss: ½ (real + fake). Both networks and the L1 work on
+pix2pix's [-1, 1] image scale. Adam, lr 2e-4, betas (0.5, 0.999), both; ``lr_decay_epochs``
+gives pix2pix's schedule (constant, then linear decay towards zero).
 
 ``AdversarialTrainer`` is written for an autoencoder-style GAN: its discriminator sees the
 generator's output alone and takes the *input* batch as the "real" images. :class:`Pix2PixTrainer`
@@ -90,7 +91,7 @@ class ConditionalDiscriminatorInferer(Inferer):
     def __call__(
         self, inputs: torch.Tensor, network: nn.Module, *args: Any, condition: torch.Tensor, **kwargs: Any
     ) -> torch.Tensor:
-        return network(torch.cat([condition.to(inputs.dtype), inputs], dim=1))
+        return network(PatchDiscriminator.pair(condition.to(inputs.dtype), inputs))
 
 
 def _clean_images_are_real(engine: AdversarialTrainer) -> None:
@@ -199,7 +200,15 @@ def train_pix2pix(
     discriminator = PatchDiscriminator(**config.model.get("discriminator", {})).to(device)
     check_patch(config, generator)
     out = prepare_output(
-        config, "pix2pix", extra={"loss": {"lambda_l1": generator_loss.lambda_l1, "criterion": gan_criterion}}
+        config,
+        "pix2pix",
+        extra={
+            "loss": {
+                "lambda_l1": generator_loss.lambda_l1,
+                "criterion": gan_criterion,
+                "image_scale": "[-1, 1]",  # both networks' inputs and the L1, as in pix2pix
+            }
+        },
     )
     loader, val_loader = train_supervised_data(config, lists)
     lr = config.lr or PIX2PIX_LR

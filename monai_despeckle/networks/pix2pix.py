@@ -25,9 +25,14 @@ from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
 
-__all__ = ["PatchDiscriminator", "Pix2PixGenerator"]
+__all__ = ["PatchDiscriminator", "Pix2PixGenerator", "to_signed"]
 
 MAX_MULTIPLIER = 8  # widths stop doubling at 8 × base, as in pix2pix (C64-C128-C256-C512-C512...)
+
+
+def to_signed(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] on the [-1, 1] scale pix2pix's networks and L1 loss work on."""
+    return images * 2.0 - 1.0
 
 
 def _down(in_channels: int, out_channels: int, outermost: bool, innermost: bool) -> nn.Sequential:
@@ -112,7 +117,7 @@ class Pix2PixGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate ``x`` ``[N, C, H, W]`` in [0, 1] (H, W multiples of :attr:`size_multiple`)."""
         skips = []
-        h = x * 2.0 - 1.0
+        h = to_signed(x)
         for down in self.downs:
             h = down(h)
             skips.append(h)
@@ -148,8 +153,11 @@ class PatchDiscriminator(MonaiPatchDiscriminator):
 
     @staticmethod
     def pair(condition: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-        """The discriminator's input: the speckled condition and a (real or generated) clean candidate."""
-        return torch.cat([condition, candidate], dim=1)
+        """The discriminator's input: the speckled condition and a (real or generated) clean candidate.
+
+        Both in [0, 1]; the pair is mapped to [-1, 1], the scale pix2pix's discriminator sees.
+        """
+        return to_signed(torch.cat([condition, candidate.to(condition.dtype)], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Patch logits of ``x`` ``[N, in_channels, H, W]``."""
