@@ -409,13 +409,15 @@ def test_pix2pix_discriminator_judges_speckled_clean_and_speckled_generated_pair
     trainer.run()
     fake = trainer.state.output["pred"]
     generator_step, real_pair, fake_pair = recorder.inputs
-    signed = PatchDiscriminator.pair  # pairs are judged on pix2pix's [-1, 1] scale
+
+    def signed(condition, candidate):  # pairs are judged on pix2pix's [-1, 1] scale
+        return torch.cat([condition, candidate], dim=1) * 2.0 - 1.0
+
     for pair in recorder.inputs:
-        # always conditioned on the speckled image
-        assert torch.equal(pair[:, :1], signed(image, image)[:, :1])
-    assert torch.equal(real_pair, signed(image, label))
-    assert torch.equal(generator_step, signed(image, fake)) and torch.equal(fake_pair, signed(image, fake))
-    assert real_pair.min() < 0  # not the [0, 1] images themselves
+        assert torch.allclose(pair[:, :1], image * 2.0 - 1.0)  # always conditioned on the speckled image
+    assert torch.allclose(real_pair, signed(image, label))
+    assert torch.allclose(generator_step, signed(image, fake))
+    assert torch.allclose(fake_pair, signed(image, fake))
 
 
 def test_configuration_errors_are_reported(tmp_path):

@@ -157,7 +157,7 @@ class PatchDiscriminator(MonaiPatchDiscriminator):
 
         Both in [0, 1]; the pair is mapped to [-1, 1], the scale pix2pix's discriminator sees.
         """
-        return to_signed(torch.cat([condition, candidate.to(condition.dtype)], dim=1))
+        return to_signed(torch.cat([condition, candidate], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Patch logits of ``x`` ``[N, in_channels, H, W]``."""
