@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from monai_despeckle.errors import DespeckleError, InvalidParameterError, UnknownMethodError
+from monai_despeckle.export import network_to_export
 from monai_despeckle.inference import Despeckler
-from monai_despeckle.methods import available_methods
+from monai_despeckle.resolver import available_methods
 from monai_despeckle.runtime import BACKENDS, PeakMemory, resolve_device
 
 DYNAMIC_RANGE_DB = 50.0  # log compression of the synthetic B-mode frames
@@ -123,9 +124,7 @@ def _candidates(
             )
         )
     for network in networks:
-        from monai_despeckle.export import load_network
-
-        module = load_network(network)
+        module = network_to_export(network)
         candidates.append(
             _Candidate(
                 f"{network} (untrained)",

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from monai_despeckle import __version__
-from monai_despeckle.bundles import (
+from monai_despeckle.bundle_format import (
+    CHECKSUM_KEY,
     MODEL_FILE,
     BundleInfo,
-    bundles_root,
-    find_bundles,
     read_bundle,
     read_json,
     verify_weights,
@@ -31,8 +30,9 @@ from monai_despeckle.bundles import (
 from monai_despeckle.engines.data import PHANTOM_PREFIX, SOURCE_SEPARATOR
 from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
 from monai_despeckle.evaluation.datasets import image_files
+from monai_despeckle.resolver import find_bundle
 
-__all__ = ["TrainedBundle", "make_split", "resolve_bundle", "train_bundle"]
+__all__ = ["TrainedBundle", "make_split", "train_bundle"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +53,6 @@ class TrainedBundle:
     path: Path
     weights: Path
     run_dir: Path
-
-
-def resolve_bundle(name: str | Path) -> BundleInfo:
-    """A bundle from a folder path or a shipped bundle's name (``dae_skip`` or ``despeckle_dae_skip``)."""
-    path = Path(name)
-    if (path / "configs" / "metadata.json").is_file():
-        return read_bundle(path)
-    shipped = {b.name: b for b in find_bundles()}
-    for key in (str(name), f"despeckle_{name}"):
-        if key in shipped:
-            return shipped[key]
-    raise BundleError(
-        f"no bundle named {str(name)!r}; choose one of: {', '.join(sorted(shipped)) or '(none)'} "
-        "or give a bundle folder",
-        bundles_root(),
-    )
 
 
 def make_split(folder: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION) -> dict[str, list[str]]:
@@ -96,7 +80,7 @@ def _copy_configs(source: BundleInfo, target: Path) -> None:
     shutil.copytree(source.path / "configs", target / "configs")
     metadata_path = target / "configs" / "metadata.json"
     metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-    metadata.pop("model_sha256", None)  # install_weights records the new one
+    metadata.pop(CHECKSUM_KEY, None)  # install_weights records the new one
     metadata_path.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
 
 
@@ -200,7 +184,7 @@ def train_bundle(
     """
     from monai.bundle import run as run_bundle_config
 
-    bundle = source if isinstance(source, BundleInfo) else resolve_bundle(source)
+    bundle = source if isinstance(source, BundleInfo) else find_bundle(source)
     target = Path(out)
     if target.exists():
         raise OutputPathError("already exists; choose a new bundle folder", target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from monai_despeckle.methods import available_methods
+from monai_despeckle.resolver import available_methods
 
 # First available wins. The skip-DAE bundle leads: it beats every classical filter on the seed
 # protocol and runs in real time on two CPU cores (docs/benchmarks.md). Without its weights (a

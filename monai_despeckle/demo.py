@@ -19,8 +19,8 @@ from monai_despeckle import io
 from monai_despeckle.evaluation.datasets import read_mask
 from monai_despeckle.inference import despeckle
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
-from monai_despeckle.methods import create_method
 from monai_despeckle.metrics import auto_regions, cnr, enl, epi, gcnr, psnr, speckle_index, ssim
+from monai_despeckle.resolver import create_method
 from monai_despeckle.simulation import simulate_breast
 
 

@@ -34,41 +34,43 @@ from monai.inferers import SliceInferer
 from torch import nn
 from tqdm.auto import tqdm
 
-from monai_despeckle import __version__
+from monai_despeckle import __version__, io
+from monai_despeckle.defaults import default_method_name
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.methods import Method, get_method_spec
+from monai_despeckle.io.streaming import open_sink, open_source
+from monai_despeckle.methods import Method
+from monai_despeckle.options import BACKENDS, DEFAULT_CHUNK_FRAMES
+from monai_despeckle.resolver import FILE, method_spec
 from monai_despeckle.runtime import (
-    BACKENDS,
     FrameTransfer,
     NetworkMethod,
     choose_batch_size,
     configure_torch,
-    is_exported_model,
     measure_bytes_per_frame,
     parse_batch_size,
     resolve_device,
     resolve_precision,
 )
 
-DEFAULT_CHUNK_FRAMES = 32
 AXES = (0, 1, 2)
+ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # run, and export to, ONNX
 
 
-def _method_from_name(
-    name: str,
+def _method_from_reference(
+    reference: str,
     params: Mapping[str, Any],
     device: torch.device,
     precision: str,
     backend: str | None,
     **runtime: Any,
 ) -> tuple[Method, bool]:
-    """A registered method, or an exported model file; and whether it may run on a GPU."""
-    if is_exported_model(name):  # registry names have no file suffix
-        return NetworkMethod.from_file(name, device=device), True
-    spec = get_method_spec(name)
-    built = spec.factory(**params)
+    """The method a name, bundle folder or exported file names, and whether it may use a GPU."""
+    spec = method_spec(reference)
     device = device if spec.gpu else torch.device("cpu")
+    if spec.source == FILE:
+        return spec.factory(device=device), True
+    built = spec.factory(**params)
     if isinstance(built, nn.Module):
         built = NetworkMethod(
             built, spec.name, device=device, precision=precision, backend=backend or "torch", **runtime
@@ -84,16 +86,18 @@ def _fastest_backend(method: Method) -> Method:
     On two CPU cores ONNX Runtime ran the default skip-DAE 2.0× (256²) and 1.4× (512²) faster than
     eager torch and pix2pix 1.5×, and Speckle2Self about as fast (``monai-despeckle benchmark``,
     ``docs/benchmarks.md``); its export is cached per weights
-    checksum (:mod:`monai_despeckle.runtime.onnx_cache`), so only a method with a ``cache_key``
-    (a registered bundle) switches. On a GPU eager torch with mixed precision is kept.
+    checksum and checked against the verified network (:mod:`monai_despeckle.runtime.onnx_cache`),
+    so only a network built from verified weights (a bundle's) switches, and only where the ONNX
+    packages are installed (``monai-despeckle[onnx]``). On a GPU eager torch with mixed precision
+    is kept.
     """
     if not (
         isinstance(method, NetworkMethod)
         and method.module is not None
-        and method.cache_key is not None
+        and method.weights_sha256 is not None
         and method.device.type == "cpu"
         and method.backend.name == "torch"
-        and importlib.util.find_spec("onnxruntime") is not None
+        and all(importlib.util.find_spec(name) is not None for name in ONNX_PACKAGES)
     ):
         return method
     try:
@@ -175,11 +179,9 @@ class Despeckler:
         runtime = {"channels_last": channels_last, "compile": compile}
         network_backend = None if backend == "auto" else backend  # None: a NetworkMethod keeps its own
         if method is None:
-            from monai_despeckle.defaults import default_method_name
-
             method = default_method_name()
         if isinstance(method, (str, Path)):
-            resolved, may_use_gpu = _method_from_name(
+            resolved, may_use_gpu = _method_from_reference(
                 str(method), method_params or {}, requested, precision, network_backend, **runtime
             )
         elif isinstance(method, NetworkMethod):
@@ -415,9 +417,6 @@ class Despeckler:
             DespeckleError: a subclass naming the file (missing, corrupt, unsupported, output
                 not allowed...).
         """
-        from monai_despeckle import io
-        from monai_despeckle.io.streaming import open_sink, open_source
-
         if chunk_frames < 1:
             raise InvalidParameterError(f"chunk_frames must be >= 1, got {chunk_frames}")
         if axis != 0:

@@ -1,22 +1,25 @@
-"""The one registry of despeckling methods.
+"""What a despeckling method is, and the registry that code-defined methods join.
 
 A *Method* is anything with a ``name`` and ``__call__(frames) -> frames`` where ``frames`` is a
 float32 tensor ``[N, 1, H, W]`` in [0, 1] and the result has the same shape and range. Classical
-filters, networks and bundles are all Methods, registered here by name, so that evaluation, the
-CLI, the Slicer module and the MONAI Label app treat them alike.
+filters register here when :mod:`monai_despeckle.filters` is imported; a plug-in or a test may
+register its own. Learned methods are not registered: they are the bundles on the bundle search
+path. Turning a name, a bundle folder or an exported file into a method is the job of
+:mod:`monai_despeckle.resolver`, the one place that combines both, so that evaluation, the CLI,
+the Slicer module and the MONAI Label app treat every method alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
-from monai_despeckle.errors import UnknownMethodError
+__all__ = ["REGISTRY", "Method", "MethodSpec", "register_method", "registered_methods"]
+
+REGISTRY = "registry"  # MethodSpec.source of a method registered in code
 
 
 @runtime_checkable
@@ -30,18 +33,33 @@ class Method(Protocol):
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """How to build a registered method, and what to tell users about it."""
+    """How to build a method, and what to tell users about it.
+
+    Attributes:
+        name: the name users give (``--method``).
+        factory: builds the method (keyword parameters: a filter's settings, or a network's
+            runtime settings such as ``device`` and ``backend``).
+        description: one line.
+        family: ``"classical"`` or ``"learned"``.
+        gpu: whether it runs on a CUDA device (else it runs on the CPU whatever the input device).
+        reference: the paper or book it comes from.
+        source: where it was found: ``"registry"`` (code), ``"shipped"`` (a bundle in the
+            package), ``"user folder"`` (a bundle on ``$MONAI_DESPECKLE_BUNDLES``), ``"folder"``
+            (a bundle folder named explicitly) or ``"file"`` (an exported network).
+        version: the bundle's version; empty for code-defined methods (the package's version).
+    """
 
     name: str
     factory: Callable[..., Method]
     description: str
-    family: str  # "classical" or "learned"
-    gpu: bool  # whether it runs on a CUDA device (else it runs on the CPU whatever the input device)
+    family: str
+    gpu: bool
     reference: str = ""
+    source: str = REGISTRY
+    version: str = ""
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
-_PLUGINS_LOADED = False
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:
@@ -52,62 +70,6 @@ def register_method(spec: MethodSpec) -> MethodSpec:
     return spec
 
 
-@contextmanager
-def method_override(spec: MethodSpec) -> Iterator[MethodSpec]:
-    """Within the block, ``spec`` is the method of its name (e.g. a bundle outside the bundles folder)."""
-    _load_builtin_methods()
-    previous = _REGISTRY.get(spec.name)
-    _REGISTRY[spec.name] = spec
-    try:
-        yield spec
-    finally:
-        if previous is None:
-            _REGISTRY.pop(spec.name, None)
-        else:
-            _REGISTRY[spec.name] = previous
-
-
-def _load_builtin_methods() -> None:
-    """Import the modules that register the built-in methods (lazily, to keep imports light)."""
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    import importlib
-
-    for module in ("monai_despeckle.filters", "monai_despeckle.learned"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:  # a family not installed yet must not break the others
-            if err.name != module:
-                raise
-
-
-def available_methods() -> dict[str, MethodSpec]:
-    """All registered methods, by name, in registration order."""
-    _load_builtin_methods()
+def registered_methods() -> dict[str, MethodSpec]:
+    """The code-registered methods, by name, in registration order (a copy)."""
     return dict(_REGISTRY)
-
-
-def get_method_spec(name: str) -> MethodSpec:
-    """The spec registered under ``name``, or :class:`UnknownMethodError` listing the choices.
-
-    ``name`` may also be the folder of a trained despeckling bundle (e.g. one written by
-    ``monai-despeckle adapt``), which then provides its network without being registered.
-    """
-    methods = available_methods()
-    if name in methods:
-        return methods[name]
-    if (Path(name) / "configs" / "metadata.json").is_file():
-        from monai_despeckle.bundles import read_bundle
-        from monai_despeckle.learned import bundle_method_spec
-
-        return bundle_method_spec(read_bundle(name))
-    raise UnknownMethodError(
-        f"unknown method {name!r}; choose one of: {', '.join(methods) or '(none)'} (or a bundle folder)"
-    )
-
-
-def create_method(name: str, **kwargs: Any) -> Method:
-    """Build the method registered under ``name`` with optional keyword parameters."""
-    return get_method_spec(name).factory(**kwargs)

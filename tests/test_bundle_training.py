@@ -13,14 +13,16 @@ import pytest
 import torch
 
 from monai_despeckle import io
+from monai_despeckle.bundle_format import read_bundle
 from monai_despeckle.bundle_training import make_split, train_bundle
-from monai_despeckle.bundles import install_weights, load_network, read_bundle
+from monai_despeckle.bundles import install_weights
 from monai_despeckle.cli import main
 from monai_despeckle.engines import train_dae
 from monai_despeckle.engines.data import datalists
-from monai_despeckle.errors import InvalidParameterError, OutputPathError
+from monai_despeckle.errors import BundleError, InvalidParameterError, OutputPathError
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.networks import build_network
+from monai_despeckle.resolver import load_network
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "data" / "real_us_samples" / "images"
@@ -195,7 +197,7 @@ def test_adapt_refuses_a_supervised_bundle(tmp_path, capsys):
 def test_init_weights_of_another_architecture_are_refused(tmp_path):
     weights = tmp_path / "other.pt"
     torch.save(build_network("dae_skip", features=[4, 8, 16]).state_dict(), weights)
-    with pytest.raises(InvalidParameterError, match="cannot start from"):
+    with pytest.raises(BundleError, match="do not fit"):
         train_dae(
             output_dir=str(tmp_path / "run"),
             data="phantoms:breast",
@@ -253,7 +255,6 @@ def test_evaluate_config_scores_the_bundle_beside_baselines(tmp_path, speckle2se
 
 def test_overriding_the_epochs_keeps_the_recipes_share_of_learning_rate_decay():
     from monai_despeckle.bundle_training import _scaled_lr_decay
-    from monai_despeckle.bundles import read_bundle
 
     bundle = read_bundle(REPO / "bundles" / "despeckle_dae_skip")  # 110 epochs, decay over the last 40
     assert _scaled_lr_decay(bundle, {"train#max_epochs": 11}) == {"train#lr_decay_epochs": 4}

@@ -14,24 +14,21 @@ import pytest
 import torch
 from monai.bundle import ckpt_export, verify_metadata
 
-from monai_despeckle import io, methods
-from monai_despeckle.bundles import (
-    CHECKSUM_KEY,
-    bundles_root,
-    find_bundles,
-    install_weights,
-    load_network,
-    read_bundle,
-)
+from monai_despeckle import io
+from monai_despeckle.bundle_format import CHECKSUM_KEY, is_bundle_folder, read_bundle
+from monai_despeckle.bundles import install_weights
 from monai_despeckle.errors import BundleError
 from monai_despeckle.inference import Despeckler
-from monai_despeckle.learned import register_bundles
-from monai_despeckle.methods import available_methods
 from monai_despeckle.networks import build_network
+from monai_despeckle.resolver import available_methods, load_network
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "bundles" / "metadata_schema.json"
-SHIPPED = find_bundles(REPO / "bundles")
+SHIPPED = [
+    read_bundle(folder)
+    for folder in sorted((REPO / "bundles").iterdir())
+    if folder.name.startswith("despeckle_") and is_bundle_folder(folder)
+]
 SHIPPED_IDS = [b.name for b in SHIPPED]
 CONFIGS = ("metadata.json", "inference.json", "train.json", "evaluate.json", "multi_gpu_train.json")
 
@@ -211,22 +208,17 @@ def test_ckpt_export_writes_torchscript_that_matches_eager(bundle_copy):
         assert torch.allclose(scripted(frames), eager(frames), atol=1e-5)
 
 
-def test_trained_bundles_register_as_learned_methods(bundle_copy, tmp_path, monkeypatch):
-    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))  # keep the registry clean
+def test_trained_bundles_on_the_search_path_are_learned_methods(bundle_copy, tmp_path, monkeypatch):
     root = tmp_path / "root"
     shutil.copytree(bundle_copy, root / "despeckle_copytest")
     shutil.copytree(bundle_copy / "configs", root / "despeckle_untrained" / "configs")  # no weights
-    assert register_bundles(root) == ["copytest"]
-    assert "untrained" not in available_methods()
-    spec = available_methods()["copytest"]
-    assert spec.family == "learned" and spec.gpu
+    monkeypatch.setenv("MONAI_DESPECKLE_BUNDLES", str(root))
+    methods = available_methods()
+    assert "untrained" not in methods
+    spec = methods["copytest"]
+    assert spec.family == "learned" and spec.gpu and spec.source == "user folder"
+    assert methods["dae_skip"].source == "shipped"  # the shipped bundles come after the user's
     method = spec.factory(device="cpu")
     assert method(torch.rand(1, 1, 24, 40)).shape == (1, 1, 24, 40)
     out = Despeckler("copytest", device="cpu").run(io.UltrasoundImage(np.random.rand(3, 20, 30)))
     assert out.frames.shape == (3, 20, 30)
-
-
-def test_bundles_root_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("MONAI_DESPECKLE_BUNDLES", str(tmp_path))
-    assert bundles_root() == tmp_path
-    assert find_bundles() == []

@@ -8,12 +8,13 @@ import torch
 from test_inference import TinyNet
 
 from monai_despeckle import cli, io, methods
-from monai_despeckle.export import TOLERANCE, export_network
+from monai_despeckle.errors import OutputPathError
+from monai_despeckle.export import export_network
 from monai_despeckle.inference import Despeckler, NetworkMethod
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
 from monai_despeckle.methods import MethodSpec
-from monai_despeckle.networks import build_network
 from monai_despeckle.runtime import load_backend
+from monai_despeckle.runtime.conversion import TOLERANCE
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_torchscript_file_records_size_multiple_and_runs_anywhere(tmp_path, imag
 def test_export_refuses_to_overwrite_without_permission(tmp_path):
     out = tmp_path / "tiny.pt"
     out.write_bytes(b"earlier")
-    with pytest.raises(io.OutputPathError, match="already exists"):
+    with pytest.raises(OutputPathError, match="already exists"):
         export_network(TinyNet(), out, "torchscript")
     assert out.read_bytes() == b"earlier"
 
@@ -134,28 +135,3 @@ def test_export_a_network_by_name(tmp_path, capsys):
     assert multiple >= 2 and "dae" in out.name
     frames = torch.rand(1, 1, 2 * multiple, 3 * multiple)
     assert backend(frames).shape == frames.shape
-
-
-def test_auto_backend_uses_the_cached_onnx_export_of_a_shipped_network_on_cpu(tmp_path, monkeypatch):
-    from monai_despeckle.runtime.onnx_cache import CACHE_ENV
-
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    frames = np.random.default_rng(0).random((2, 1, 45, 61), dtype=np.float32)
-    eager = Despeckler("dae_skip", device="cpu", backend="torch")
-    auto = Despeckler("dae_skip", device="cpu")
-    assert auto.backend == "onnx" and auto.method.backend.name == "onnx"
-    cached = list((tmp_path / "cache" / "onnx").glob("dae_skip-*.onnx"))
-    assert len(cached) == 1 and cached[0].with_suffix(".sha256").is_file()
-    expected = eager.method(torch.from_numpy(frames)).numpy()
-    assert np.abs(auto.method(torch.from_numpy(frames)).numpy() - expected).max() < 1e-4
-    # a second engine opens the cached file instead of exporting again
-    stamp = cached[0].stat().st_mtime_ns
-    again = Despeckler("dae_skip", device="cpu")
-    assert again.backend == "onnx" and cached[0].stat().st_mtime_ns == stamp
-    # a damaged cache file is not used: it is exported again and the output is still right
-    cached[0].write_bytes(b"not an onnx model")
-    repaired = Despeckler("dae_skip", device="cpu")
-    assert np.abs(repaired.method(torch.from_numpy(frames)).numpy() - expected).max() < 1e-4
-    assert cached[0].read_bytes() != b"not an onnx model"
-    # an untrained network passed as a module keeps eager torch (nothing to cache it by)
-    assert Despeckler(build_network("dae_skip"), device="cpu").backend == "torch"

@@ -25,7 +25,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from monai_despeckle.methods import available_methods, create_method
+from monai_despeckle.resolver import available_methods, create_method
 
 HEIGHT, WIDTH = 64, 96
 LOOKS = 16

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_despeckle import cli
+from monai_despeckle import __version__, cli
 from monai_despeckle.errors import DespeckleError
 from monai_despeckle.filters import (
     InvalidParameterError,
@@ -26,7 +26,7 @@ from monai_despeckle.filters import (
     nlm,
     wiener,
 )
-from monai_despeckle.methods import available_methods, create_method
+from monai_despeckle.resolver import available_methods, create_method
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CLASSICAL = [
@@ -117,12 +117,17 @@ def test_real_scans_come_out_smoother(name):
 
 def test_methods_command_prints_every_method(capsys):
     assert cli.main(["methods"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["NAME", "FAMILY", "GPU"]
+    table, _, search_path = capsys.readouterr().out.partition("\n\n")
+    lines = table.splitlines()
+    assert lines[0].split()[:5] == ["NAME", "FAMILY", "SOURCE", "VERSION", "GPU"]
     listed = {line.split()[0] for line in lines[1:]}
     assert listed == set(available_methods())
     srad_line = next(line for line in lines if line.startswith("srad "))
-    assert "classical" in srad_line and " yes " in srad_line and "Yu & Acton" in srad_line
+    assert "classical" in srad_line and " registry " in srad_line and " yes " in srad_line
+    assert "Yu & Acton" in srad_line
+    dae_line = next(line for line in lines if line.startswith("dae_skip "))
+    assert " shipped " in dae_line and available_methods()["dae_skip"].version in dae_line
+    assert "bundle search path" in search_path and "shipped" in search_path
 
 
 def test_methods_command_json(capsys):
@@ -133,6 +138,8 @@ def test_methods_command_json(capsys):
     assert by_name["median"] == {
         "name": "median",
         "family": "classical",
+        "source": "registry",
+        "version": __version__,
         "gpu": False,
         "description": available_methods()["median"].description,
         "reference": available_methods()["median"].reference,

@@ -11,7 +11,8 @@ from monai_despeckle import methods
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError, UnknownMethodError
 from monai_despeckle.inference import Despeckler, NetworkMethod, despeckle
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
-from monai_despeckle.methods import MethodSpec, create_method
+from monai_despeckle.methods import MethodSpec
+from monai_despeckle.resolver import create_method
 from monai_despeckle.runtime import (
     choose_batch_size,
     cpu_memory_budget,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from monai_despeckle import methods
+from monai_despeckle import methods, resolver
 from monai_despeckle.errors import DespeckleError, UnknownMethodError
 
 
@@ -25,16 +25,16 @@ def registered():
 
 
 def test_create_registered_method_and_call_it(registered):
-    method = methods.create_method("halve_for_test")
+    method = resolver.create_method("halve_for_test")
     assert isinstance(method, methods.Method)
     out = method(torch.ones(2, 1, 4, 4))
     assert torch.equal(out, torch.full((2, 1, 4, 4), 0.5))
-    assert "halve_for_test" in methods.available_methods()
+    assert "halve_for_test" in resolver.available_methods()
 
 
 def test_unknown_method_lists_choices(registered):
     with pytest.raises(UnknownMethodError, match="halve_for_test") as info:
-        methods.create_method("no_such_method")
+        resolver.create_method("no_such_method")
     assert isinstance(info.value, DespeckleError)
     assert "no_such_method" in str(info.value)
 

@@ -32,7 +32,7 @@ from monai_despeckle.errors import (
 from monai_despeckle.inference import Despeckler, NetworkMethod
 from monai_despeckle.io.color import ColorConvertedWarning
 from monai_despeckle.io.image import DEFAULT_DIRECTION, ImageKind, IntensityMapping, UltrasoundImage
-from monai_despeckle.methods import available_methods
+from monai_despeckle.resolver import available_methods
 from monai_despeckle.simulation import simulate_breast
 
 slicer = pytest.importorskip("slicer", reason="needs the slicer-core package (pip install slicer-core)")

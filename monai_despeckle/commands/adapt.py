@@ -37,11 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fine-tune from the bundle's weights on the user's images into a new bundle."""
-    from monai_despeckle.bundle_training import make_split, resolve_bundle, train_bundle
-    from monai_despeckle.bundles import MODEL_FILE, verify_weights
+    from monai_despeckle.bundle_format import MODEL_FILE, verify_weights
+    from monai_despeckle.bundle_training import make_split, train_bundle
     from monai_despeckle.errors import DespeckleError
+    from monai_despeckle.resolver import find_bundle
 
-    source = resolve_bundle(args.bundle)
+    source = find_bundle(args.bundle)
     network = source.metadata.get("name", "")
     train_config = (source.path / "configs" / "train.json").read_text(encoding="utf-8")
     if "train_speckle2self" not in train_config:

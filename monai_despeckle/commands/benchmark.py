@@ -6,11 +6,13 @@ import argparse
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
-from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark, speedups
 from monai_despeckle.errors import InvalidParameterError, UnknownMethodError
-from monai_despeckle.methods import available_methods
-from monai_despeckle.runtime import BACKENDS
+from monai_despeckle.options import BACKENDS
+
+if TYPE_CHECKING:
+    from monai_despeckle.benchmark import BenchmarkRow
 
 HELP = "measure frames/s and peak memory of despeckling methods and backends on this machine"
 
@@ -79,6 +81,9 @@ def _report(row: BenchmarkRow) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
+    from monai_despeckle.benchmark import format_table, run_benchmark, speedups
+    from monai_despeckle.resolver import available_methods
+
     methods = "all" if args.methods.strip() == "all" else _list(args.methods)
     if args.baseline and args.baseline not in available_methods():
         raise UnknownMethodError(f"--baseline {args.baseline!r} is not a method; see monai-despeckle methods")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from monai_despeckle.defaults import default_method_name, real_samples_dir
-
 HELP = "despeckle a simulated phantom (and a real sample if present) and write a before/after figure"
 
 
@@ -28,12 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where its outputs are."""
+    from monai_despeckle.defaults import default_method_name, real_samples_dir
     from monai_despeckle.demo import run_demo
     from monai_despeckle.errors import DespeckleError
-    from monai_despeckle.methods import get_method_spec
+    from monai_despeckle.resolver import method_spec
 
     method_name = args.method or default_method_name()
-    get_method_spec(method_name)  # fail early, with the list of choices, on a bad name
+    method_spec(method_name)  # fail early, with the list of choices, on a bad name
     samples = None if args.no_real else (args.samples or real_samples_dir())
     if samples is not None and not (samples / "images").is_dir():
         raise DespeckleError("no images/ folder of real samples here", samples)

@@ -11,11 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from monai_despeckle.batch import despeckle_folder
-from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, Despeckler
-from monai_despeckle.io.safe_write import check_output_path
-from monai_despeckle.io.validation import check_input_path
-from monai_despeckle.runtime import BACKENDS, PRECISION_CHOICES
+from monai_despeckle.options import BACKENDS, DEFAULT_CHUNK_FRAMES, PRECISION_CHOICES
 
 HELP = "despeckle an image, cine loop, volume or a folder of images (geometry and dtype kept)"
 
@@ -68,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Despeckle IN into OUT and print a one-line summary."""
+    from monai_despeckle.batch import despeckle_folder
+    from monai_despeckle.inference import Despeckler
+    from monai_despeckle.io.safe_write import check_output_path
+    from monai_despeckle.io.validation import check_input_path
+
     source = check_input_path(args.input)
     check_output_path(args.output, protected=[source], overwrite=args.overwrite)
     despeckler = Despeckler(

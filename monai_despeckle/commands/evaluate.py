@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from monai_despeckle.errors import DespeckleError
-from monai_despeckle.evaluation.bundle import DEFAULT_SIZE, SIM_PREFIX
+from monai_despeckle.options import DEFAULT_EVAL_SIZE, SIM_PREFIX
 
 HELP = "benchmark despeckling methods on real or simulated images (metrics, tables, figures)"
 
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size",
         type=int,
-        help=f"resize frames to SIZE×SIZE (default {DEFAULT_SIZE}; with --no-reference: native size); "
+        help=f"resize frames to SIZE×SIZE (default {DEFAULT_EVAL_SIZE}; with --no-reference: native size); "
         "0 = native",
     )
     parser.add_argument("--n", type=int, help="use the first N images (phantoms: how many; default 20)")
@@ -91,8 +91,10 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Build the data set, evaluate every method, write the report folder."""
     from monai_despeckle.evaluation import check_output_dir, evaluate, load_eval_set, write_report
+    from monai_despeckle.resolver import create_methods
 
     check_output_dir(args.out, args.overwrite)
+    methods = create_methods(args.methods)  # unknown names fail before the data set is built
     variances = None
     simulated = str(args.data).startswith(SIM_PREFIX)
     if simulated and args.noise not in (DEFAULT_NOISE, "physics"):
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not (simulated or args.no_reference):
         variances = parse_noise(args.noise)
-    result = evaluate(data, args.methods, variances, seed=args.seed, n_examples=args.examples)
+    result = evaluate(data, methods, variances, seed=args.seed, n_examples=args.examples)
     config = {key: value for key, value in vars(args).items() if not key.startswith("_")}
     files = write_report(result, args.out, args.overwrite, title, _command_line(args), config)
     print(f"wrote {len(result.rows)} result rows to {args.out}: {', '.join(p.name for p in files)}")

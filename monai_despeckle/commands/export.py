@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from monai_despeckle.export import EXPORT_FORMATS, export_model
+from monai_despeckle.options import EXPORT_FORMATS
 
 HELP = "export a learned method or network to ONNX or TorchScript (checked against PyTorch)"
 
@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, verify against eager PyTorch, and print what was written."""
+    from monai_despeckle.export import export_model
+
     result = export_model(args.model, args.format, args.out, weights=args.weights, overwrite=args.overwrite)
     print(
         f"wrote {result.path} ({result.format}, size multiple {result.size_multiple}); "

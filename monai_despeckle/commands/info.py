@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monai_despeckle.io import load
-from monai_despeckle.io.image import UltrasoundImage
+if TYPE_CHECKING:
+    from monai_despeckle.io.image import UltrasoundImage
 
 HELP = "show kind, frames, spacing, origin, frame time and source dtype of an image file or frames folder"
 
@@ -60,6 +60,8 @@ def _text(summary: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the file and print its summary; loader warnings go to stderr (and into the JSON)."""
+    from monai_despeckle.io import load
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         image = load(args.file)

@@ -1,15 +1,17 @@
-"""``monai-despeckle methods``: list the registered despeckling methods."""
+"""``monai-despeckle methods``: list the despeckling methods, where each comes from and its version."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from monai_despeckle.methods import MethodSpec, available_methods
+if TYPE_CHECKING:
+    from monai_despeckle.methods import MethodSpec
 
-HELP = "list the despeckling methods (classical filters and learned models) with their references"
+HELP = "list the despeckling methods (classical filters and learned models) with their source and references"
 
-_COLUMNS = ("name", "family", "gpu", "description", "reference")
+_COLUMNS = ("name", "family", "source", "version", "gpu", "description", "reference")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,10 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _row(spec: MethodSpec) -> dict[str, object]:
+def _row(spec: MethodSpec, package_version: str) -> dict[str, object]:
     return {
         "name": spec.name,
         "family": spec.family,
+        "source": spec.source,
+        "version": spec.version or package_version,  # code-defined methods: the package's version
         "gpu": spec.gpu,
         "description": spec.description,
         "reference": spec.reference,
@@ -42,8 +46,23 @@ def _table(rows: list[dict[str, object]]) -> str:
     )
 
 
+def _search_path_note() -> str:
+    """Where learned methods were looked for, so a missing user bundle can be explained."""
+    from monai_despeckle.resolver import BUNDLES_ENV, bundle_search_path
+
+    folders = "\n".join(f"  {source:<12} {folder}" for folder, source in bundle_search_path())
+    return f"\nbundle search path (${BUNDLES_ENV}, then the shipped bundles):\n{folders or '  (none)'}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the registered methods as a table (or JSON with ``--json``)."""
-    rows = [_row(spec) for spec in available_methods().values() if args.family in (None, spec.family)]
-    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else _table(rows))
+    """Print the available methods as a table (or JSON with ``--json``)."""
+    from monai_despeckle import __version__
+    from monai_despeckle.resolver import available_methods
+
+    specs = available_methods().values()
+    rows = [_row(spec, __version__) for spec in specs if args.family in (None, spec.family)]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        print(_table(rows) + "\n" + _search_path_note())
     return 0

@@ -16,7 +16,9 @@ share of every epoch, and only rank 0 writes files or logs.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -54,8 +56,9 @@ from monai_despeckle.engines.handlers import (
     output_scalar,
     plot_training_curve,
 )
-from monai_despeckle.errors import InputNotFoundError, InvalidParameterError, OutputPathError
+from monai_despeckle.errors import InvalidParameterError, OutputPathError
 from monai_despeckle.metrics import psnr, ssim
+from monai_despeckle.weights import load_state_dict
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -82,6 +85,8 @@ KEY_METRICS: tuple[str, ...] = ("psnr", "ssim")
 MIN_PATCH = 16
 TORCHRUN_ENV: tuple[str, ...] = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 """What ``torch.distributed.init_process_group("env://")`` reads; ``torchrun`` sets them (and LOCAL_RANK)."""
+
+logger = logging.getLogger(__name__)
 
 
 class RunSettings:
@@ -437,17 +442,7 @@ def load_initial_weights(network: nn.Module, config: TrainConfig) -> nn.Module:
     """Load ``config.init_weights`` (a state_dict, strict, ``weights_only``) into ``network``, if set."""
     if config.init_weights is None:
         return network
-    path = Path(config.init_weights)
-    if not path.is_file():
-        raise InputNotFoundError("initial weights not found", path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        network.load_state_dict(state, strict=True)
-    except Exception as err:  # unpicklable, not a state_dict, or another architecture
-        raise InvalidParameterError(
-            f"cannot start from {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
-        ) from None
-    return network
+    return load_state_dict(network, config.init_weights)
 
 
 def linear_decay_handlers(
@@ -574,9 +569,12 @@ def run_workflow(
     key_name = evaluator.state.key_metric_name  # the best checkpoint and early stopping follow it
     writer = None
     if config.tensorboard and main:
-        from torch.utils.tensorboard import SummaryWriter
+        if importlib.util.find_spec("tensorboard") is None:  # an optional extra: logs are a bonus
+            logger.warning("no TensorBoard event files: pip install 'monai-despeckle[train]' for them")
+        else:
+            from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(out / "tensorboard"))
+            writer = SummaryWriter(log_dir=str(out / "tensorboard"))
     first = loss_keys[0]
 
     if ddp is not None:  # first on EPOCH_COMPLETED: before the validation

@@ -9,7 +9,6 @@ from monai_despeckle.evaluation.runner import (
     add_speckle,
     evaluate,
     noise_seed,
-    resolve_methods,
 )
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "folder_set",
     "load_eval_set",
     "noise_seed",
-    "resolve_methods",
     "simulated_set",
     "write_report",
 ]

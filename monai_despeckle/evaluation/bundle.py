@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from monai_despeckle.bundles import read_bundle
-from monai_despeckle.errors import BundleError, DespeckleError
+from monai_despeckle.errors import DespeckleError
 from monai_despeckle.evaluation.datasets import EvalSet, folder_set, simulated_set
 from monai_despeckle.evaluation.output import check_output_dir, write_report
 from monai_despeckle.evaluation.runner import EvalResult, evaluate
+from monai_despeckle.options import DEFAULT_EVAL_SIZE, SIM_PREFIX
+from monai_despeckle.resolver import create_method, create_methods, find_bundle
 
 __all__ = ["DEFAULT_BASELINES", "SEED_VARIANCES", "SIM_PREFIX", "evaluate_bundle", "load_eval_set"]
 
-SIM_PREFIX = "sim:"
-DEFAULT_SIZE = 128  # the seed protocol's frame size (Bhute et al. 2024)
+DEFAULT_SIZE = DEFAULT_EVAL_SIZE
 DEFAULT_PHANTOMS = 20
 SEED_VARIANCES: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
 DEFAULT_BASELINES: tuple[str, ...] = ("none", "median", "gaussian", "srad", "lee", "frost", "nlm")
@@ -97,19 +97,14 @@ def evaluate_bundle(
     Returns:
         The evaluation result (also written to ``output_dir``).
     """
-    from monai_despeckle.learned import bundle_method_spec
-    from monai_despeckle.methods import method_override
-
-    bundle = read_bundle(bundle_root)
-    if not bundle.has_weights:
-        raise BundleError("has no trained weights (models/model.pt): train it first", bundle.path)
+    bundle = find_bundle(bundle_root, kind="despeckle")
+    model = create_method(bundle.path)  # verified weights; errors name the bundle
     check_output_dir(output_dir, overwrite)
     split = None if str(data).startswith(SIM_PREFIX) else split
     eval_set, title = load_eval_set(data, size=size, n=n, seed=seed, split=split, no_reference=no_reference)
-    spec = bundle_method_spec(bundle)
-    names = [spec.name, *(name for name in baselines if name != spec.name)]
-    with method_override(spec):
-        result = evaluate(eval_set, names, list(variances), seed=seed, progress=progress)
+    methods = {model.name: model, **create_methods([b for b in baselines if b != model.name])}
+    names = list(methods)
+    result = evaluate(eval_set, methods, list(variances), seed=seed, progress=progress)
     config = {
         "bundle": str(bundle.path),
         "data": str(data),

@@ -12,9 +12,8 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from monai_despeckle.errors import DespeckleError
 from monai_despeckle.evaluation.datasets import EvalItem, EvalSet
-from monai_despeckle.methods import Method, available_methods, create_method
+from monai_despeckle.methods import Method
 from monai_despeckle.metrics import (
     Regions,
     auto_regions,
@@ -47,7 +46,6 @@ __all__ = [
     "add_speckle",
     "evaluate",
     "noise_seed",
-    "resolve_methods",
 ]
 
 logger = logging.getLogger(__name__)
@@ -97,43 +95,6 @@ class EvalResult:
     examples: list[Example]
     methods: list[str]
     noise_levels: list[str]
-
-
-def resolve_methods(spec: str | Sequence[str]) -> list[str]:
-    """Method names from ``"all"``, ``"m1,m2"`` or a list; unknown names raise ``UnknownMethodError``.
-
-    ``all`` means every registered classical method plus the learned ones whose bundles load.
-    """
-    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else [str(n) for n in spec]
-    names = [n for n in names if n]
-    registered = available_methods()
-    if names == ["all"]:
-        return list(registered)
-    for name in names:
-        if name not in registered:
-            create_method(name)  # raises UnknownMethodError with the list of choices
-    if len(set(names)) != len(names):
-        raise DespeckleError(f"method list names a method twice: {','.join(names)}")
-    if not names:
-        raise DespeckleError("no method to evaluate")
-    return names
-
-
-def _build_methods(names: list[str], all_requested: bool) -> dict[str, Method]:
-    methods: dict[str, Method] = {}
-    for name in names:
-        try:
-            method = create_method(name)
-            # a bundle given by its folder is reported under its method name, not the path
-            label = method.name if Path(name).is_dir() else name
-            if label in methods:
-                raise DespeckleError(f"two methods are named {label!r}")
-            methods[label] = method
-        except DespeckleError as err:
-            if not all_requested:
-                raise
-            logger.warning("skipping method %s: %s", name, err)  # e.g. a bundle without weights
-    return methods
 
 
 def noise_seed(seed: int, image_name: str, variance: float) -> int:
@@ -202,7 +163,7 @@ def _example_noise(noise_levels: list[str]) -> str:
 
 def evaluate(
     data: EvalSet,
-    methods: str | Sequence[str],
+    methods: Mapping[str, Method],
     variances: Sequence[float] | None = None,
     seed: int = 0,
     n_examples: int = 2,
@@ -213,14 +174,16 @@ def evaluate(
     Args:
         data: images (:func:`~monai_despeckle.evaluation.datasets.folder_set` or
             :func:`~monai_despeckle.evaluation.datasets.simulated_set`).
-        methods: ``"all"``, ``"m1,m2"`` or a list of registered method names.
+        methods: the methods to compare, by the name their results are reported under (e.g.
+            :func:`monai_despeckle.resolver.create_methods`).
         variances: speckle variances for ``reference`` data (ignored otherwise).
         seed: base seed of the synthetic noise.
         n_examples: how many images to keep for the comparison figure.
         progress: show a tqdm progress bar.
     """
-    names = resolve_methods(methods)
-    built = _build_methods(names, all_requested=isinstance(methods, str) and methods.strip() == "all")
+    if not methods:
+        raise DespeckleError("no method to evaluate")
+    built = dict(methods)
     if data.mode == "reference":
         if not variances:
             raise DespeckleError("reference evaluation needs at least one speckle variance")

@@ -1,9 +1,9 @@
 """Classical despeckling baselines.
 
 Each method is a plain function on a 2D image (numpy; the torch ones also take tensors and
-``[N, 1, H, W]`` batches) and is registered in :mod:`monai_despeckle.methods` as a Method, so that
-``create_method("srad")`` and the learned models are used alike. Importing this package registers
-them.
+``[N, 1, H, W]`` batches) and is registered in :mod:`monai_despeckle.methods` as a Method, so
+that ``monai_despeckle.resolver.create_method("srad")`` and the learned models are used alike.
+Importing this package registers them.
 """
 
 from monai_despeckle.errors import InvalidParameterError, MissingDependencyError

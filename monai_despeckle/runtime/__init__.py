@@ -1,16 +1,17 @@
-"""Inference runtime: device and precision choice, batch sizing, padding, transfers, backends, and
-the network Method built from them.
+"""Inference runtime: device and precision choice, batch sizing, padding, transfers, backends, the
+conversion of a network into a backend (and its cached ONNX export), and the network Method built
+from them.
 
-:mod:`monai_despeckle.inference` builds on these; nothing here knows about images or files.
+:mod:`monai_despeckle.inference` builds on these. Nothing here knows about images, files, method
+names or bundles: it imports no module of the application above it (a test walks the imports).
 """
 
+from monai_despeckle.options import BACKENDS, DEVICE_CHOICES, PRECISION_CHOICES
 from monai_despeckle.runtime.backends import (
-    BACKENDS,
     Backend,
     OnnxBackend,
     TorchBackend,
     TorchScriptBackend,
-    build_backend,
     is_exported_model,
     load_backend,
 )
@@ -22,9 +23,8 @@ from monai_despeckle.runtime.batch_size import (
     measure_bytes_per_frame,
     parse_batch_size,
 )
+from monai_despeckle.runtime.conversion import build_backend
 from monai_despeckle.runtime.device import (
-    DEVICE_CHOICES,
-    PRECISION_CHOICES,
     configure_torch,
     cpu_threads,
     precision_name,

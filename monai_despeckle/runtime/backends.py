@@ -21,7 +21,6 @@ from torch import nn
 from monai_despeckle.errors import CorruptFileError, InputNotFoundError, MissingDependencyError
 from monai_despeckle.runtime.device import cpu_threads
 
-BACKENDS = ("torch", "torchscript", "onnx")
 SIZE_MULTIPLE_KEY = "size_multiple"  # ONNX metadata_props key / TorchScript extra file name
 ONNX_SUFFIXES = (".onnx",)
 
@@ -74,13 +73,6 @@ class TorchScriptBackend:
     def __init__(self, scripted: torch.jit.ScriptModule, device: torch.device) -> None:
         self.module = scripted.eval().to(device)
 
-    @classmethod
-    def from_module(cls, module: nn.Module, device: torch.device, size_multiple: int) -> TorchScriptBackend:
-        """Trace ``module`` (on the CPU, float32) and run the trace on ``device``."""
-        from monai_despeckle.export import trace_torchscript
-
-        return cls(trace_torchscript(module, size_multiple), device)
-
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         return self.module(frames)
 
@@ -128,32 +120,6 @@ class OnnxBackend:
         array = np.ascontiguousarray(frames.detach().to("cpu", torch.float32).numpy())
         out = self.session.run(None, {self.input_name: array})[0]
         return torch.from_numpy(out).to(frames.device)
-
-    @classmethod
-    def from_module(cls, module: nn.Module, device: torch.device, size_multiple: int) -> OnnxBackend:
-        """Export ``module`` to ONNX in memory and open a session on it."""
-        from monai_despeckle.export import onnx_model
-
-        return cls(onnx_model(module, size_multiple).SerializeToString(), device)
-
-
-def build_backend(
-    name: str,
-    module: nn.Module,
-    device: torch.device,
-    size_multiple: int,
-    *,
-    channels_last: bool = False,
-    compile: bool = False,
-) -> Backend:
-    """The backend ``name`` (one of :data:`BACKENDS`) running ``module`` on ``device``."""
-    if name == "torch":
-        return TorchBackend(module, device, channels_last=channels_last, compile=compile)
-    if name == "torchscript":
-        return TorchScriptBackend.from_module(module, device, size_multiple)
-    if name == "onnx":
-        return OnnxBackend.from_module(module, device, size_multiple)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
 def is_exported_model(path: str | Path) -> bool:

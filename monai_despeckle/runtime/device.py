@@ -14,14 +14,14 @@ import os
 import torch
 
 from monai_despeckle.errors import InvalidParameterError
+from monai_despeckle.options import DEVICE_CHOICES, PRECISION_CHOICES
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+# the names match options.PRECISION_CHOICES (a test checks it)
 PRECISIONS: dict[str, torch.dtype] = {
     "fp32": torch.float32,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-PRECISION_CHOICES = ("auto", *PRECISIONS)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
-from monai_despeckle.runtime.backends import BACKENDS, Backend, build_backend, load_backend
+from monai_despeckle.options import BACKENDS
+from monai_despeckle.runtime.backends import Backend, load_backend
 from monai_despeckle.runtime.batch_size import ACTIVATION_BYTES_PER_PIXEL, estimate_activation_bytes_per_pixel
+from monai_despeckle.runtime.conversion import build_backend
 from monai_despeckle.runtime.device import precision_name, resolve_device, resolve_precision
 from monai_despeckle.runtime.onnx_cache import cached_onnx_backend
 from monai_despeckle.runtime.padding import crop_back, pad_to_multiple
@@ -35,8 +37,9 @@ class NetworkMethod:
         backend: ``"torch"`` (eager), ``"torchscript"`` (traced) or ``"onnx"`` (ONNX Runtime).
         channels_last: NHWC memory layout; default: on CUDA only.
         compile: ``torch.compile`` the network (torch backend).
-        cache_key: names the network's weights (e.g. bundle name + sha256): the ONNX backend then
-            exports once into the cache folder and reuses the file (see
+        weights_sha256: sha256 of the checksum-verified weights ``module`` was built from (a
+            bundle's): the ONNX backend then exports once into the cache folder and reuses the
+            file while it still reproduces this network (see
             :mod:`~monai_despeckle.runtime.onnx_cache`); None exports in memory every time.
     """
 
@@ -53,7 +56,7 @@ class NetworkMethod:
         backend: str = "torch",
         channels_last: bool | None = None,
         compile: bool = False,
-        cache_key: str | None = None,
+        weights_sha256: str | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise InvalidParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -65,11 +68,13 @@ class NetworkMethod:
         self.device = resolve_device(device)
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         self.compile = compile
-        self.cache_key = cache_key
+        self.weights_sha256 = weights_sha256
         self._precision_request = precision
         self.dtype = resolve_precision(precision, self.device)
-        if backend == "onnx" and cache_key is not None:
-            self.backend: Backend = cached_onnx_backend(module, self.device, self.size_multiple, cache_key)
+        if backend == "onnx" and weights_sha256 is not None:
+            self.backend: Backend = cached_onnx_backend(
+                module, self.device, self.size_multiple, weights_sha256, name=name
+            )
         else:
             self.backend = build_backend(
                 backend,
@@ -97,7 +102,7 @@ class NetworkMethod:
         method.device = resolve_device(device)
         method.channels_last = False
         method.compile = False
-        method.cache_key = None
+        method.weights_sha256 = None
         method._precision_request = "fp32"
         method.dtype = torch.float32
         method.backend, method.size_multiple = load_backend(path, method.device)
@@ -134,7 +139,7 @@ class NetworkMethod:
             backend=self.backend.name if backend is None else backend,
             channels_last=channels_last,
             compile=self.compile if compile is None else compile,
-            cache_key=self.cache_key,
+            weights_sha256=self.weights_sha256,
         )
 
     @property

@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from monai_despeckle.bundles import bundles_root, read_json
 from monai_despeckle.errors import InputNotFoundError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import image_files, mask_path, read_frame, read_mask, stem
 from monai_despeckle.evaluation.output import check_output_dir
+from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.segmentation.segmenter import SEGMENTATION_PREFIX, Segmenter
+from monai_despeckle.resolver import list_bundles
+from monai_despeckle.segmentation.segmenter import Segmenter
 from monai_despeckle.segmentation.statistics import mean_std, paired_comparison, segmentation_scores
 from monai_despeckle.segmentation.tasks import SegTask, get_task
 
@@ -83,17 +84,18 @@ class SegEvalResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def find_trained_segmenters(task: SegTask, root: str | Path | None = None) -> dict[str, Path]:
-    """``despeckler -> bundle folder`` of the task's segmentation bundles trained on despeckled images."""
-    root = Path(root) if root is not None else bundles_root()
+def find_trained_segmenters(task: SegTask) -> dict[str, Path]:
+    """``despeckler -> bundle folder`` of the task's segmentation bundles trained on despeckled images.
+
+    Every segmentation bundle on the bundle search path counts (the first of each name).
+    """
     found: dict[str, Path] = {}
-    for folder in sorted(root.glob(f"{SEGMENTATION_PREFIX}*")):
-        config = folder / "configs" / "inference.json"
-        if not config.is_file() or not (folder / "models" / "model.pt").is_file():
+    for bundle in list_bundles("segment"):
+        if not bundle.has_weights:
             continue
-        settings = read_json(config)
+        settings = bundle.inference_config()
         if settings.get("task") == task.name and settings.get("despeckler"):
-            found.setdefault(str(settings["despeckler"]), folder)
+            found.setdefault(str(settings["despeckler"]), bundle.path)
     return found
 
 
@@ -125,7 +127,6 @@ def segment_eval(
     n: int | None = None,
     ways: Sequence[str] = WAYS,
     device: str = "auto",
-    bundles: str | Path | None = None,
     examples: int = 3,
     progress: bool = True,
 ) -> SegEvalResult:
@@ -139,7 +140,6 @@ def segment_eval(
         n: evaluate the first ``n`` images only.
         ways: ``test_time`` and/or ``trained``.
         device: where the despecklers and segmenters run.
-        bundles: folder holding the segmentation bundles (default: the project's ``bundles/``).
         examples: images kept for the overlay figure.
         progress: show a progress bar.
     """
@@ -148,14 +148,11 @@ def segment_eval(
     if unknown or not ways:
         raise InvalidParameterError(f"ways must be among {', '.join(WAYS)}, got {list(ways)}")
     names = [NONE] + [d for d in dict.fromkeys(despecklers) if d != NONE]
-    from monai_despeckle.inference import Despeckler
-
     engines = {d: Despeckler(d, device=device) for d in names if d != NONE}  # fails early on unknown names
-    root = Path(bundles) if bundles is not None else bundles_root()
-    raw_model = Segmenter(root / seg_task.bundle, device=device)
+    raw_model = Segmenter(seg_task.name, device=device)
     segmenters: dict[tuple[str, str], Segmenter] = {}
     missing: list[str] = []
-    trained = find_trained_segmenters(seg_task, root) if "trained" in ways else {}
+    trained = find_trained_segmenters(seg_task) if "trained" in ways else {}
     for despeckler in names:
         if "test_time" in ways:
             segmenters[("test_time", despeckler)] = raw_model

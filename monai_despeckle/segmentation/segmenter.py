@@ -23,49 +23,31 @@ import torch.nn.functional as F
 from monai.transforms import KeepLargestConnectedComponent
 from tqdm.auto import tqdm
 
-from monai_despeckle.bundles import (
-    DESPECKLER_CHECKSUM_KEY,
-    BundleInfo,
-    bundles_root,
-    despeckler_checksum,
-    load_network,
-    read_bundle,
-    read_json,
-)
+from monai_despeckle.bundle_format import DESPECKLER_CHECKSUM_KEY, BundleInfo, build_network
 from monai_despeckle.errors import BundleError, InvalidImageError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import resize_frame
+from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
+from monai_despeckle.resolver import despeckler_checksum, find_bundle
 from monai_despeckle.runtime.device import resolve_device
 from monai_despeckle.segmentation.tasks import TASKS
 
 __all__ = [
-    "SEGMENTATION_PREFIX",
     "Segmenter",
     "label_frames",
     "resolve_segmentation_bundle",
     "warn_if_despeckler_changed",
 ]
 
-SEGMENTATION_PREFIX = "seg_"
-
 
 def resolve_segmentation_bundle(name: str | Path) -> BundleInfo:
-    """A segmentation bundle from a folder, a bundle name (``seg_carotid``) or a task (``carotid``)."""
-    path = Path(name)
-    if (path / "configs" / "metadata.json").is_file():
-        return read_bundle(path)
+    """A segmentation bundle from a task (``carotid``), a bundle name (``seg_carotid``) or a folder.
+
+    A task stands for its raw (not despeckled) bundle; the rest is the resolver's
+    :func:`~monai_despeckle.resolver.find_bundle`.
+    """
     text = str(name)
-    if text in TASKS:
-        text = TASKS[text].bundle
-    candidate = bundles_root() / text
-    if (candidate / "configs" / "metadata.json").is_file():
-        return read_bundle(candidate)
-    known = sorted(p.name for p in bundles_root().glob(f"{SEGMENTATION_PREFIX}*") if p.is_dir())
-    raise BundleError(
-        f"no segmentation bundle {str(name)!r}; choose a task ({', '.join(TASKS)}), a bundle "
-        f"({', '.join(known) or 'none shipped'}) or a bundle folder",
-        path,
-    )
+    return find_bundle(TASKS[text].bundle if text in TASKS else name, kind="segment")
 
 
 def warn_if_despeckler_changed(bundle: BundleInfo, despeckler: str) -> bool:
@@ -115,8 +97,8 @@ class Segmenter:
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise InvalidParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.bundle = resolve_segmentation_bundle(bundle)
+        config = self.bundle.inference_config()
         config_path = self.bundle.path / "configs" / "inference.json"
-        config = read_json(config_path)
         labels = config.get("labels")
         if not isinstance(labels, dict) or not labels or not all(isinstance(v, int) for v in labels.values()):
             raise BundleError('inference.json must give "labels": {"name": value, ...}', config_path)
@@ -125,13 +107,11 @@ class Segmenter:
         self.keep_largest = bool(config.get("keep_largest", True) if keep_largest is None else keep_largest)
         self.despeckler_name: str | None = config.get("despeckler") or None
         self.device = resolve_device(device)
-        self._despeckler = None
+        self._despeckler: Despeckler | None = None
         if self.despeckler_name is not None:
-            from monai_despeckle.inference import Despeckler
-
             self._despeckler = Despeckler(self.despeckler_name, device=self.device)
             warn_if_despeckler_changed(self.bundle, self.despeckler_name)
-        self.network = load_network(self.bundle, self.device)
+        self.network = build_network(self.bundle).to(self.device)
         self.batch_size = int(batch_size)
         self.mirror = mirror
         self.progress = progress

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monai_despeckle.io.files import load
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.streaming.base import FrameSink, FrameSource
 from monai_despeckle.io.validation import check_savable
@@ -28,9 +29,7 @@ class InMemorySource(FrameSource):
     @classmethod
     def load(cls, path: Path) -> InMemorySource:
         """Read ``path`` whole with :func:`monai_despeckle.io.load`."""
-        from monai_despeckle import io
-
-        return cls(io.load(path))
+        return cls(load(path))
 
     def iter_values(self, chunk_frames: int) -> Iterator[np.ndarray]:
         for start in range(0, self.num_frames, chunk_frames):

@@ -20,7 +20,7 @@ import vtk
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.inference import AXES, Despeckler
 from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.methods import available_methods
+from monai_despeckle.resolver import available_methods
 from UltrasoundDespeckleLib.progress import ProgressCallback, report
 from UltrasoundDespeckleLib.sequences import (
     SequenceFrames,

@@ -1,0 +1,25 @@
+"""User-facing choices shared by the command line and the runtime, importable without torch.
+
+The command line builds its parser from these (``monai-despeckle --help`` must not import torch);
+the runtime modules validate against the same tuples, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+BACKENDS: tuple[str, ...] = ("torch", "torchscript", "onnx")
+EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
+DEFAULT_CHUNK_FRAMES = 32  # frames read, processed and written at a time when streaming a file
+SIM_PREFIX = "sim:"  # `evaluate --data sim:breast`: simulated phantoms instead of a folder
+DEFAULT_EVAL_SIZE = 128  # frame side of the seed protocol's evaluation (Bhute et al. 2024)
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_CHUNK_FRAMES",
+    "DEFAULT_EVAL_SIZE",
+    "DEVICE_CHOICES",
+    "EXPORT_FORMATS",
+    "PRECISION_CHOICES",
+    "SIM_PREFIX",
+]
