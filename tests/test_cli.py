@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,25 @@ def test_demo_on_a_real_sample_reports_no_reference_metrics(tmp_path, capsys):
         assert metric in printed
     first = sorted((SAMPLES / "images").glob("*.png"))[0]
     assert (out / f"{first.stem}_median.png").is_file()
+
+
+HEAVY_LIBRARIES = ("torch", "monai", "numpy", "skimage", "matplotlib", "scipy", "SimpleITK", "onnxruntime")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["denoise", "--help"], ["segment", "--help"], ["--version"]])
+def test_help_imports_no_heavy_library(argv):
+    """Help and version come from argparse alone: no torch, MONAI, numpy... (a fresh interpreter)."""
+    probe = (
+        "import sys, contextlib, io, json\n"
+        "from monai_despeckle import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        cli.main({argv!r})\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code == 0, stop.code\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout))
+    assert not loaded & set(HEAVY_LIBRARIES), sorted(loaded & set(HEAVY_LIBRARIES))
