@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -222,3 +223,25 @@ def test_trained_bundles_on_the_search_path_are_learned_methods(bundle_copy, tmp
     assert method(torch.rand(1, 1, 24, 40)).shape == (1, 1, 24, 40)
     out = Despeckler("copytest", device="cpu").run(io.UltrasoundImage(np.random.rand(3, 20, 30)))
     assert out.frames.shape == (3, 20, 30)
+
+
+def test_search_path_is_user_folders_in_order_then_the_shipped_bundles(bundle_copy, tmp_path, monkeypatch):
+    from monai_despeckle.resolver import bundle_search_path, find_bundle, list_bundles, shipped_bundles_root
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(bundle_copy, first / "despeckle_dae_skip")  # stands in for the shipped one
+    shutil.copytree(bundle_copy, second / "despeckle_dae_skip")
+    alone = tmp_path / "despeckle_solo"  # a search-path entry that is itself a bundle
+    shutil.copytree(bundle_copy, alone)
+    monkeypatch.setenv("MONAI_DESPECKLE_BUNDLES", os.pathsep.join(map(str, (first, second, alone))))
+    assert [source for _, source in bundle_search_path()] == ["user folder"] * 3 + ["shipped"]
+    assert bundle_search_path()[-1][0] == shipped_bundles_root() == (REPO / "bundles").resolve()
+    assert find_bundle("dae_skip").path == first / "despeckle_dae_skip"  # the first wins
+    assert find_bundle("despeckle_dae_skip", kind="despeckle").source == "user folder"
+    assert find_bundle("solo").path == alone
+    names = [bundle.name for bundle in list_bundles()]
+    assert names.count("despeckle_dae_skip") == 1 and "seg_carotid" in names
+    assert [b.name for b in list_bundles("segment")] == [n for n in names if n.startswith("seg_")]
+    assert find_bundle(str(second / "despeckle_dae_skip")).source == "folder"  # named explicitly
+    with pytest.raises(BundleError, match=r"no segmentation bundle 'dae_skip'.*seg_carotid"):
+        find_bundle("dae_skip", kind="segment")
