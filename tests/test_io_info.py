@@ -7,6 +7,7 @@ import nrrd
 import numpy as np
 from pydicom import examples
 
+from monai_despeckle import io
 from monai_despeckle.cli import EXIT_USER_ERROR, main
 
 YBR_COLOR = Path(examples.ybr_color.filename)
@@ -50,6 +51,24 @@ def test_info_json_on_nrrd_volume(tmp_path, capsys):
     assert summary["source_dtype"] == "int16" and summary["source_range"] == [-20.0, 39.0]
     assert summary["frame_time_ms"] is None and summary["warnings"] == []
     assert set(summary) >= {"file", "format", "spacing_source"}
+    assert summary["speckle_size_px"] is None  # a 5 × 4 ramp has no speckle to measure
+
+
+def test_info_reports_the_speckle_grain_which_grows_with_the_pixel_grid(tmp_path, capsys):
+    from monai_despeckle.simulation import simulate_breast
+
+    widths = []
+    for size in (128, 256):  # one 40 mm field of view, pixels half as large
+        path = io.save(
+            io.UltrasoundImage(simulate_breast(size=size, seed=2).bmode[None]), tmp_path / f"{size}.png"
+        )
+        assert main(["info", "--json", str(path)]) == 0
+        grain = json.loads(capsys.readouterr().out)["speckle_size_px"]
+        assert grain["axial_px"] >= 1.0 and grain["lateral_px"] >= 1.0
+        widths.append(grain["lateral_px"])
+    assert 1.5 < widths[1] / widths[0] < 2.6
+    assert main(["info", str(path)]) == 0
+    assert "lateral (autocovariance FWHM)" in capsys.readouterr().out
 
 
 def test_info_on_bad_file_exits_2_without_traceback(tmp_path, capsys):

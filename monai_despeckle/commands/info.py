@@ -22,6 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+def _speckle_size(image: UltrasoundImage) -> dict[str, float] | None:
+    """The speckle grain in pixels (None for an image without measurable speckle, e.g. a label map)."""
+    from monai_despeckle.errors import DespeckleError
+    from monai_despeckle.metrics.speckle_size import estimate_speckle_size
+
+    try:
+        return estimate_speckle_size(image.frames).as_dict()
+    except DespeckleError:
+        return None
+
+
 def summarize(image: UltrasoundImage) -> dict[str, Any]:
     """The facts ``info`` reports, as JSON-serialisable values."""
     return {
@@ -36,7 +47,14 @@ def summarize(image: UltrasoundImage) -> dict[str, Any]:
         "source_dtype": image.intensity.dtype,
         "source_range": [image.intensity.low, image.intensity.high],
         "spacing_source": image.metadata.get("spacing_source"),
+        "speckle_size_px": _speckle_size(image),
     }
+
+
+def _grain_text(size: dict[str, float] | None) -> str:
+    if size is None:
+        return "not measurable (no speckle texture)"
+    return f"{size['axial_px']:.2f} px axial x {size['lateral_px']:.2f} px lateral (autocovariance FWHM)"
 
 
 def _text(summary: dict[str, Any]) -> str:
@@ -54,6 +72,7 @@ def _text(summary: dict[str, Any]) -> str:
         ("frame time", f"{frame_time:.6g} ms" if frame_time is not None else "unknown"),
         ("source dtype", f"{summary['source_dtype']} [{low:.6g}, {high:.6g}]"),
         ("spacing from", summary["spacing_source"]),
+        ("speckle size", _grain_text(summary["speckle_size_px"])),
     ]
     return "\n".join(f"{name + ':':<14}{value}" for name, value in rows)
 
