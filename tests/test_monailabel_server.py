@@ -232,6 +232,20 @@ def test_segment_hw1_nifti_upload_like_slicer(server: Server, client) -> None:
     assert _dice(sitk.GetArrayFromImage(out)[0], phantom.masks["lesion"]) > 0.6
 
 
+def test_segment_nrrd_upload_answers_nrrd_in_its_geometry(server: Server, client) -> None:
+    phantom = simulate_breast(size=96, seed=2)
+    upload = sitk.GetImageFromArray((phantom.bmode * 255).astype(np.uint8))
+    upload.SetSpacing((0.2, 0.3))
+    upload.SetOrigin((3.0, -7.0))
+    upload.SetDirection((0.0, 1.0, 1.0, 0.0))  # rows along x, columns along y
+    path = server.root / "upload.nrrd"
+    sitk.WriteImage(upload, str(path))
+    result, _ = client.infer("segment_breast", "", {}, file=str(path))
+    assert result.endswith(".nrrd")  # no result_extension: the input's own type
+    out = assert_same_geometry(result, path)
+    assert _dice(sitk.GetArrayFromImage(out), phantom.masks["lesion"]) > 0.6
+
+
 def test_result_dtype_is_honoured(server: Server) -> None:
     response = server.post(
         "/infer/segment_breast?image=breast_1&output=image",
