@@ -87,12 +87,6 @@ def serve(
         device: where despecklers, segmenters and training run (``auto``, ``cpu``, ``cuda``...).
         log_level: uvicorn's log level.
     """
-    studies = Path(studies).absolute()
-    if studies.exists() and not studies.is_dir():
-        raise OutputPathError("the studies folder is a file", studies)
-    studies.mkdir(parents=True, exist_ok=True)
-    app_dir = prepare_app_dir(Path(app_dir).absolute() if app_dir else default_app_dir(studies))
-
     try:
         import uvicorn
         from monailabel.config import settings
@@ -103,22 +97,31 @@ def serve(
 
     from monai_despeckle.monailabel_app.errors import install_error_handlers
 
-    sock = listen(host, port)
-    bound = int(sock.getsockname()[1])
+    studies = Path(studies).absolute()
+    if studies.exists() and not studies.is_dir():
+        raise OutputPathError("the studies folder is a file", studies)
+    studies.mkdir(parents=True, exist_ok=True)
+    app_dir = prepare_app_dir(Path(app_dir).absolute() if app_dir else default_app_dir(studies))
     if not os.environ.get("MONAI_LABEL_SESSION_PATH"):
         settings.MONAI_LABEL_SESSION_PATH = str(app_dir / "sessions")
-    main = Main()
-    argv = ["start_server", "--app", str(app_dir), "--studies", str(studies)]
-    argv += ["--host", host, "--port", str(bound), "--conf", "device", device]
-    args = main.args_parser().parse_args(argv)
-    main.start_server_validate_args(args)
-    main.start_server_init_settings(args)  # settings, exported to the environment of subprocesses
-    log_config = init_log_config(None, str(app_dir), "app.log")
 
-    from monailabel.app import app  # reads the settings at import
+    sock = listen(host, port)
+    try:
+        bound = int(sock.getsockname()[1])
+        main = Main()
+        argv = ["start_server", "--app", str(app_dir), "--studies", str(studies)]
+        argv += ["--host", host, "--port", str(bound), "--conf", "device", device]
+        args = main.args_parser().parse_args(argv)
+        main.start_server_validate_args(args)
+        main.start_server_init_settings(args)  # settings, exported to the environment of subprocesses
+        log_config = init_log_config(None, str(app_dir), "app.log")
 
-    install_error_handlers(app)
-    print(f"{READY_PREFIX}{_url(host, bound)} (studies {studies}, app {app_dir})", flush=True)
-    config = uvicorn.Config(app, log_config=log_config, log_level=log_level, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+        from monailabel.app import app  # reads the settings at import
+
+        install_error_handlers(app)
+        print(f"{READY_PREFIX}{_url(host, bound)} (studies {studies}, app {app_dir})", flush=True)
+        config = uvicorn.Config(app, log_config=log_config, log_level=log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
