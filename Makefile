@@ -5,14 +5,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The CPU wheel of torch 2.13.0 is on local disk; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
+# The MONAI Label server of `monai-despeckle label`, pinned and installed --no-deps (see the file).
+LABEL_REQUIREMENTS := requirements/label.txt
 
 .PHONY: venv demo test lint clean
 
-$(STAMP): pyproject.toml setup.py Makefile
+$(STAMP): pyproject.toml setup.py Makefile $(LABEL_REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]" "$(TORCH_PIN)"
+	$(BIN)/python -m pip install --quiet --no-deps -r $(LABEL_REQUIREMENTS)
 	touch $(STAMP)
 
 venv: $(STAMP)

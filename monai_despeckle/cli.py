@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "adapt": "adapt",
     "segment": "segment",
     "segment-eval": "segment_eval",
+    "label": "label",
 }
 
 EXIT_USER_ERROR = 2
