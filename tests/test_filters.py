@@ -139,8 +139,10 @@ def test_keeps_shape_dtype_device_and_range(name):
 @pytest.mark.parametrize("name", CLASSICAL)
 def test_frames_of_a_batch_are_filtered_independently(name):
     _, output, singles = run_method(name)
+    # the bm3d package's compiled core is not bit-reproducible run to run (float32, threads)
+    tolerance = 5e-4 if name == "bm3d" else 1e-6
     for i, single in enumerate(singles):
-        torch.testing.assert_close(output[i : i + 1], single, atol=1e-6, rtol=0)
+        torch.testing.assert_close(output[i : i + 1], single, atol=tolerance, rtol=0)
     # and the frames differ, so equality above is not trivial
     assert not torch.allclose(output[0], output[1], atol=1e-3)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from monai_despeckle.filters.adaptive import frost, kuan, lee
 from monai_despeckle.filters.base import NumpyFrameFilter, TorchFilter, identity
+from monai_despeckle.filters.opencv import bilateral_cv, median_cv, nlm_cv, opencv_available
 from monai_despeckle.filters.patch_based import bm3d, bm3d_available, nlm
 from monai_despeckle.filters.perona_malik import anisotropic_diffusion
 from monai_despeckle.filters.smoothing import bilateral, gaussian, mean, median, wiener
@@ -82,6 +83,30 @@ _OPTIONAL: tuple[tuple[str, type, Callable[..., Any], str, str, Callable[[], boo
         "BM3D collaborative filtering (optional 'bm3d' package, non-commercial licence)",
         "Dabov et al., IEEE TIP 16:2080 (2007)",
         bm3d_available,
+    ),
+    (
+        "nlm_cv",
+        NumpyFrameFilter,
+        nlm_cv,
+        "non-local means (OpenCV), 7×7 patches, 21×21 search, h = 0.9σ (optional 'opencv')",
+        "Buades, Coll & Morel, CVPR 2005",
+        opencv_available,
+    ),
+    (
+        "bilateral_cv",
+        NumpyFrameFilter,
+        bilateral_cv,
+        "bilateral filter (OpenCV), σ_spatial 2 px, σ_color 2× the speckle σ (optional 'opencv')",
+        "Tomasi & Manduchi, ICCV 1998",
+        opencv_available,
+    ),
+    (
+        "median_cv",
+        NumpyFrameFilter,
+        median_cv,
+        "median filter (OpenCV), 5×5 (optional 'opencv')",
+        "",
+        opencv_available,
     ),
 )
 
