@@ -12,7 +12,14 @@ import torch
 from test_inference import TinyNet
 
 from monai_despeckle import cli, methods
-from monai_despeckle.benchmark import BenchmarkRow, format_table, run_benchmark, speedups, synthetic_frames
+from monai_despeckle.benchmark import (
+    BenchmarkRow,
+    benchmark_phantoms,
+    format_table,
+    plot_speed_quality,
+    run_benchmark,
+    speedups,
+)
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError, UnknownMethodError
 from monai_despeckle.inference import NetworkMethod
 from monai_despeckle.methods import MethodSpec
@@ -27,7 +34,12 @@ def test_classical_rows_have_positive_rates_and_memory():
     for row in rows:
         assert row.error == "" and row.backend == "-" and row.device == "cpu" and row.memory == "rss"
         assert row.frames == 3 and row.seconds > 0 and math.isclose(row.frames_per_second, 3 / row.seconds)
+        assert row.fps_min <= row.frames_per_second <= row.fps_max
         assert row.peak_memory_mb > 10  # a Python process with torch loaded
+        assert 0 < row.ssim < 1 and row.psnr > 5 and row.threads >= 1
+    by_name = {(row.method, row.size): row for row in rows}
+    for size in (32, 48):  # the quality columns see the filtering: a median beats the raw input
+        assert by_name["median", size].psnr > by_name["none", size].psnr + 1
     table = format_table(rows)
     assert table.splitlines()[0].split()[:2] == ["METHOD", "BACKEND"] and "median" in table
 
@@ -111,11 +123,63 @@ def test_peak_memory_sees_an_allocation_inside_the_block():
     assert busy.peak_mb - idle.peak_mb > 40
 
 
-def test_synthetic_frames_are_speckled_unit_range():
-    frames = synthetic_frames(3, 40, seed=1)
-    assert frames.shape == (3, 40, 40) and frames.dtype == np.float32
-    assert frames.min() >= 0.0 and frames.max() <= 1.0 and frames.std() > 0.05
-    np.testing.assert_array_equal(frames, synthetic_frames(3, 40, seed=1))
+def test_benchmark_phantoms_are_speckled_frames_with_clean_references():
+    bmode, clean = benchmark_phantoms(3, 40, seed=1)
+    assert bmode.shape == clean.shape == (3, 40, 40) and bmode.dtype == clean.dtype == np.float32
+    assert bmode.min() >= 0.0 and bmode.max() <= 1.0 and bmode.std() > 0.05
+    assert np.abs(bmode - clean).mean() > 0.02  # the speckle is there, and not in the reference
+    np.testing.assert_array_equal(bmode, benchmark_phantoms(3, 40, seed=1)[0])
+
+
+class Journal:
+    """Methods that write their name in a shared journal on every call (the order of the passes)."""
+
+    entries: ClassVar[list[str]] = []
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.gpu = False
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        Journal.entries.append(self.name)
+        return frames.clone()
+
+
+def test_timed_passes_are_interleaved_in_rotated_order(monkeypatch):
+    Journal.entries = []
+    for name in ("ja", "jb", "jc"):
+        spec = MethodSpec(name, lambda name=name: Journal(name), "test", "classical", False)
+        monkeypatch.setitem(methods._REGISTRY, name, spec)
+    rows = run_benchmark(
+        sizes=(16,), frames=2, methods=["ja", "jb", "jc"], batch_size=2, warmup_frames=1, repeats=3
+    )
+    assert [row.method for row in rows] == ["ja", "jb", "jc"]
+    # warm-ups first, then one pass of each method per round, the order rotated every round
+    warm_ups, rounds = ["ja", "jb", "jc"], ["ja", "jb", "jc", "jb", "jc", "ja", "jc", "ja", "jb"]
+    assert Journal.entries == [*warm_ups, *rounds]
+
+
+def test_the_thread_limit_reaches_torch_and_the_rows(monkeypatch):
+    from monai_despeckle.runtime.device import THREADS_ENV, cpu_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv(THREADS_ENV, str(before))  # restored (removed) after the test
+    try:
+        rows = run_benchmark(sizes=(16,), frames=1, methods=["mean"], threads=1)
+        assert rows[0].threads == 1 and torch.get_num_threads() == 1 and cpu_threads() == 1
+        assert "thread limit 1" in format_table(rows)
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InvalidParameterError, match="threads"):
+        run_benchmark(sizes=(16,), frames=1, methods=["mean"], threads=0)
+
+
+def test_the_speed_quality_plot_is_written(tmp_path):
+    rows = run_benchmark(sizes=(24,), frames=2, methods=["none", "gaussian"], repeats=1)
+    path = plot_speed_quality(rows, tmp_path / "plot.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    with pytest.raises(InvalidParameterError, match="no measured row"):
+        plot_speed_quality([], tmp_path / "empty.png")
 
 
 def test_benchmark_command_prints_a_table_or_json(capsys):
@@ -141,8 +205,8 @@ def test_speedups_divide_by_the_baseline_of_the_same_size():
     assert math.isnan(speedups(rows, "nlm")[-1])
     table = format_table(rows, baseline="nlm").splitlines()
     assert "× NLM" in table[0]
-    assert table[3].split()[:9] == ["fast", "-", "cpu", "fp32", "256²", "4", "150.00", "6.7", "15.0"]
-    assert table[5].split()[8] == "-"
+    assert table[3].split()[:10] == ["fast", "-", "cpu", "fp32", "256²", "4", "150.00", "-", "6.7", "15.0"]
+    assert table[5].split()[9] == "-"
 
 
 def test_benchmark_command_measures_the_baseline_and_reports_the_ratio(capsys):

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monai_despeckle.errors import InvalidParameterError, UnknownMethodError
@@ -14,7 +15,7 @@ from monai_despeckle.options import BACKENDS
 if TYPE_CHECKING:
     from monai_despeckle.benchmark import BenchmarkRow
 
-HELP = "measure frames/s and peak memory of despeckling methods and backends on this machine"
+HELP = "measure frames/s, memory and SSIM of despeckling methods and backends, interleaved, on this machine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=3,
-        help="timed passes per measurement; the median is reported (default 3)",
+        default=5,
+        help="interleaved timed rounds (each times every method once, in a rotated order); "
+        "the median pass and the spread are reported (default 5)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="thread limit of every multi-threaded library: torch, ONNX Runtime, OpenCV, ITK "
+        "(default: the CPU cores this process may use)",
+    )
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also write the speed-quality plot here")
     parser.add_argument(
         "--baseline",
         default=None,
@@ -75,13 +85,16 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def _report(row: BenchmarkRow) -> None:
-    outcome = row.error or f"{row.frames_per_second:.2f} frames/s, peak {row.peak_memory_mb:.0f} MB"
+    outcome = row.error or (
+        f"{row.frames_per_second:.2f} frames/s ({row.fps_min:.1f}-{row.fps_max:.1f}), SSIM {row.ssim:.3f}, "
+        f"peak {row.peak_memory_mb:.0f} MB"
+    )
     print(f"{row.method} [{row.backend}] {row.size}²: {outcome}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
-    from monai_despeckle.benchmark import format_table, run_benchmark, speedups
+    from monai_despeckle.benchmark import format_table, plot_speed_quality, run_benchmark, speedups
     from monai_despeckle.resolver import available_methods
 
     methods = "all" if args.methods.strip() == "all" else _list(args.methods)
@@ -99,8 +112,11 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         warmup_frames=args.warmup,
         repeats=args.repeats,
+        threads=args.threads,
         on_row=None if args.json else _report,
     )
+    if args.plot is not None:
+        print(f"speed-quality plot: {plot_speed_quality(rows, args.plot)}", file=sys.stderr)
     if args.json:
         records = [row.as_dict() for row in rows]
         if args.baseline:

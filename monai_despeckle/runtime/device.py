@@ -16,6 +16,7 @@ import torch
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.options import DEVICE_CHOICES, PRECISION_CHOICES
 
+THREADS_ENV = "MONAI_DESPECKLE_THREADS"  # a thread limit for torch and ONNX Runtime (e.g. benchmarks)
 # the names match options.PRECISION_CHOICES (a test checks it)
 PRECISIONS: dict[str, torch.dtype] = {
     "fp32": torch.float32,
@@ -83,11 +84,15 @@ def precision_name(dtype: torch.dtype) -> str:
 
 
 def cpu_threads() -> int:
-    """CPU cores this process may run on (its affinity mask, which containers and ``taskset`` set).
+    """Threads inference may use: ``$MONAI_DESPECKLE_THREADS`` if set, else the usable CPU cores.
 
+    The cores are the process's affinity mask, which containers and ``taskset`` set:
     ``os.cpu_count()`` reports every core of the host, so a container limited to two cores would
     otherwise start one thread per host core and oversubscribe them.
     """
+    limit = os.environ.get(THREADS_ENV, "").strip()
+    if limit.isdigit() and int(limit) >= 1:
+        return int(limit)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
