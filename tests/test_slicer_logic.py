@@ -2,8 +2,8 @@
 
 Volumes and sequences are built here with Slicer's own API (not with the code under test), then
 despeckled, segmented and compared through ``slicer_extension/UltrasoundDespeckle/UltrasoundDespeckleLib``.
-The module file itself (GUI glue) needs a running Slicer and is exercised by its self-test there;
-here it is only checked statically (no import-time dependencies, GUI bound to the parameter node).
+The module file itself (GUI glue) is exercised in ``test_slicer_module.py`` with Slicer's own
+parameter-node binding; here it is only checked statically (no import-time dependencies).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import ast
 import importlib
 import sys
 import warnings
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -638,27 +637,6 @@ def test_module_imports_its_dependencies_lazily():
     assert "UltrasoundDespeckleLib" in {name.split(".")[0] for name in inner}
     source = (MODULE_DIR / "UltrasoundDespeckle.py").read_text(encoding="utf-8")
     assert "slicer.packaging.pip_ensure" in source and "installTorch" in source
-
-
-def _parameter_names() -> set[str]:
-    tree = ast.parse((MODULE_DIR / "UltrasoundDespeckle.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and any(
-            getattr(d, "id", None) == "parameterNodeWrapper" for d in node.decorator_list
-        ):
-            return {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
-    raise AssertionError("no @parameterNodeWrapper class in UltrasoundDespeckle.py")
-
-
-def test_ui_widgets_are_bound_to_parameters():
-    root = ET.parse(MODULE_DIR / "Resources" / "UI" / "UltrasoundDespeckle.ui").getroot()
-    bound = {
-        prop.findtext("string"): widget.get("name")
-        for widget in root.iter("widget")
-        for prop in widget.findall("property")
-        if prop.get("name") == "SlicerParameterName"
-    }
-    assert set(bound) == _parameter_names()
 
 
 def test_cmake_lists_every_lib_file_and_resources_are_real():
