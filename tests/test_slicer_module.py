@@ -378,3 +378,77 @@ def test_panel_despeckles_blends_compares_flickers_exports_and_restores_the_layo
     ui.restoreLayoutButton.click()
     assert layout.GetViewArrangement() == slicer.vtkMRMLLayoutNode.SlicerLayoutConventionalView
     assert red.GetBackgroundVolumeID() is None and not ui.restoreLayoutButton.enabled
+
+
+# --------------------------------------------------------------------------- environment checks (no Slicer)
+
+
+def environment_module():
+    if str(MODULE_DIR) not in sys.path:
+        sys.path.insert(0, str(MODULE_DIR))
+    return importlib.import_module("UltrasoundDespeckleLib.environment")
+
+
+def test_slicer_version_check():
+    environment = environment_module()
+    assert environment.slicer_version_problem(5, 12) is None
+    assert environment.slicer_version_problem(6, 0) is None
+    assert "this is Slicer 5.8" in environment.slicer_version_problem(5, 8)
+
+
+@pytest.mark.parametrize(
+    ("version", "gpu_build", "nvidia", "problem"),
+    [
+        ("2.13.0+cu128", "12.8", True, None),
+        ("2.13.0+cpu", None, False, None),  # no NVIDIA GPU: a CPU build is the right one
+        ("2.13.0", None, True, "CPU_BUILD"),  # CPU-only wheel on a GPU computer
+        ("2.9.1+rocm6.3", "6.3.42131", False, None),
+        ("2.7.1+cu126", "12.6", True, "TOO_OLD"),
+        ("2.8.0.dev20250101+cu128", "12.8", True, None),
+        (None, None, True, "MISSING"),
+        ("not a version", None, False, "TOO_OLD"),
+    ],
+)
+def test_torch_is_judged_by_version_and_build(version, gpu_build, nvidia, problem):
+    environment = environment_module()
+    check = environment.TorchCheck(version, gpu_build, nvidia)
+    assert check.problem == (getattr(environment.TorchProblem, problem) if problem else None)
+    assert check.blocking == (problem in ("MISSING", "TOO_OLD"))
+    assert (check.message() == "") == (problem is None)
+
+
+def test_installed_torch_is_read_without_importing_it(tmp_path):
+    environment = environment_module()
+    package = tmp_path / "torch"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('must not be imported')\n")
+    (package / "version.py").write_text(
+        "from typing import Optional\n__version__ = '2.9.0+cu128'\ncuda: Optional[str] = '12.8'\nhip = None\n"
+    )
+    metadata = tmp_path / "torch-2.9.0+cu128.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.9.0+cu128\n")
+    assert environment.installed_torch([str(tmp_path)]) == ("2.9.0+cu128", "12.8")
+    assert environment.installed_torch([str(tmp_path / "empty")]) == (None, None)
+
+
+def test_the_phantom_cine_is_offered_in_sample_data_and_loads_in_one_click(env):
+    registered: list[dict] = []
+
+    def register(**options):
+        lengths = {len(options[key]) for key in ("uris", "fileNames", "nodeNames")}
+        assert len(lengths) == 1  # SampleDataSource refuses fields of different lengths
+        registered.append(options)
+
+    sample_data = types.ModuleType("SampleData")
+    sample_data.SampleDataLogic = types.SimpleNamespace(registerCustomSampleDataSource=register)
+    sys.modules["SampleData"] = sample_data
+    try:
+        env.module.register_sample_data()
+    finally:
+        del sys.modules["SampleData"]
+
+    (options,) = registered
+    assert options["category"] == "Ultrasound" and Path(options["thumbnailFileName"]).is_file()
+    proxy = options["customDownloader"](object())  # what the Sample Data button does
+    assert proxy.GetName() == "US phantom cine" and proxy.GetScene() is env.scene

@@ -85,7 +85,7 @@ class UltrasoundDespeckle(ScriptedLoadableModule):
         self.parent.title = _("Ultrasound Despeckle")
         self.parent.categories = [_("Ultrasound")]
         self.parent.dependencies = []  # PyTorch is an extension dependency, used from the first Despeckle on
-        self.parent.contributors = ["monai-despeckle developers"]
+        self.parent.contributors = ["monai-despeckle developers (monai-despeckle project)"]
         self.parent.helpText = _(
             "Reduce speckle in ultrasound images, 3-D volumes and cine loops (sequences) with learned "
             "despecklers (MONAI bundles) or classical filters, on the GPU when there is one. Burnt-in "
@@ -114,7 +114,9 @@ def register_sample_data() -> None:
         category="Ultrasound",
         sampleName="UltrasoundPhantomCine",
         thumbnailFileName=resource_path("Icons/PhantomCine.png"),
-        nodeNames=["US phantom cine"],
+        uris=[],  # nothing to download: the button calls customDownloader
+        fileNames=[],
+        nodeNames=[],
         customDownloader=lambda source: load_sample_cine(),
     )
 
