@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -643,10 +645,58 @@ def test_cmake_lists_every_lib_file_and_resources_are_real():
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     for path in (MODULE_DIR / "UltrasoundDespeckleLib").glob("*.py"):
         assert f"${{MODULE_NAME}}Lib/{path.name}" in cmake
+    for path in (MODULE_DIR / "Resources").rglob("*.*"):
+        listed = str(path.relative_to(MODULE_DIR)).replace("UltrasoundDespeckle", "${MODULE_NAME}")
+        assert listed in cmake, path
     assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
-    with Image.open(MODULE_DIR / "Resources" / "Icons" / "UltrasoundDespeckle.png") as icon:
-        assert icon.size == (128, 128)
+    for icon in ("UltrasoundDespeckle.png", "PhantomCine.png"):
+        with Image.open(MODULE_DIR / "Resources" / "Icons" / icon) as image:
+            assert image.size == (128, 128)
     lines = (MODULE_DIR / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     requirements = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
-    assert "monai-despeckle" in {r.name for r in requirements}
+    assert [r.name for r in requirements] == ["monai-despeckle"]  # the lean core, nothing else
+    assert not requirements[0].extras  # no training or export extras in Slicer
     assert "torch" not in {r.name for r in requirements}  # torch comes from the PyTorch extension
+
+
+def _cmake_setting(cmake: str, name: str) -> str:
+    match = re.search(rf'set\({name}\s+(?:"([^"]*)"|([^\s)]+))', cmake)
+    assert match, name
+    return match.group(1) if match.group(1) is not None else match.group(2)
+
+
+# Entries the Extensions Index accepts (Slicer's slicer-extension-catalog-entry-schema v1.0.2).
+CATALOG_KEYS = {
+    "$schema",
+    "category",
+    "scm_url",
+    "scm_revision",
+    "scm_type",
+    "build_dependencies",
+    "dicom_support_rule",
+    "build_subdirectory",
+    "enabled",
+    "tier",
+}
+
+
+def test_extension_catalog_entry_agrees_with_cmake_and_the_files_it_names_exist():
+    root = MODULE_DIR.parents[1]
+    entry = json.loads((root / "slicer_extension" / "UltrasoundDespeckle.json").read_text(encoding="utf-8"))
+    assert set(entry) <= CATALOG_KEYS and {"$schema", "category", "scm_url"} <= set(entry)
+    assert entry["$schema"].endswith("slicer-extension-catalog-entry-schema-v1.0.2.json#")
+    assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5
+    cmake = (root / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert entry["category"] == _cmake_setting(cmake, "EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == _cmake_setting(cmake, "EXTENSION_DEPENDS").split()
+    assert entry["build_subdirectory"] == "." and (root / "CMakeLists.txt").is_file()
+    assert not list((root / "slicer_extension").glob("*.s4ext"))  # superseded by the JSON entry
+    raw = "https://raw.githubusercontent.com/monai-despeckle/monai-despeckle/main/"
+    for name in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
+        url = _cmake_setting(cmake, name)
+        assert url.startswith(raw) and (root / url.removeprefix(raw)).is_file(), name
+    license_file = root / "LICENSE.txt"
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/LICENSE.txt" in cmake and "Apache License" in license_file.read_text()
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/slicer_extension/README.md" in cmake
+    readme = (root / "slicer_extension" / "README.md").read_text(encoding="utf-8")
+    assert "Slicer 5.12" in readme and "Slicer 5.12" in _cmake_setting(cmake, "EXTENSION_DESCRIPTION")
