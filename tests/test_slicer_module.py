@@ -452,3 +452,12 @@ def test_the_phantom_cine_is_offered_in_sample_data_and_loads_in_one_click(env):
     assert options["category"] == "Ultrasound" and Path(options["thumbnailFileName"]).is_file()
     proxy = options["customDownloader"](object())  # what the Sample Data button does
     assert proxy.GetName() == "US phantom cine" and proxy.GetScene() is env.scene
+
+
+def test_the_self_test_passes_with_the_dependencies_installed(env):
+    """``UltrasoundDespeckleTest`` as Reload and Test runs it: the default learned method on the phantom."""
+    test = env.module.UltrasoundDespeckleTest()
+    shown: list[str] = []
+    test.delayDisplay = lambda message, *args: shown.append(message)
+    test.runTest()
+    assert shown[-1] == "Phantom cine despeckled, blended and exported"
