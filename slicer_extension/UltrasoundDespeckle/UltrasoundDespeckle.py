@@ -342,10 +342,15 @@ class UltrasoundDespeckleWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         ScriptedLoadableModuleWidget.onReload(self)
 
     def exit(self) -> None:
-        """Called each time the user opens another module (the comparison stays on screen)."""
+        """Called each time the user opens another module (the comparison stays on screen, still)."""
+        if self._flicker_timer is not None:
+            self._flicker_timer.stop()  # restarted by update_gui on return if flicker is still on
         self.set_parameter_node(None)
 
     def on_scene_start_close(self, caller, event) -> None:
+        for timer in (self._strength_timer, self._flicker_timer):
+            timer.stop()
+        self._shown_mode = None
         self.set_parameter_node(None)
 
     def on_scene_end_close(self, caller, event) -> None:
