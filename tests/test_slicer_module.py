@@ -379,6 +379,10 @@ def test_panel_despeckles_blends_compares_flickers_exports_and_restores_the_layo
     assert layout.GetViewArrangement() == slicer.vtkMRMLLayoutNode.SlicerLayoutConventionalView
     assert red.GetBackgroundVolumeID() is None and not ui.restoreLayoutButton.enabled
 
+    ui.compareModeComboBox.currentIndex = ui.compareModeComboBox.findText(env.module.SIDE_BY_SIDE)
+    assert layout.GetViewArrangement() == slicer.vtkMRMLLayoutNode.SlicerLayoutSideBySideView  # shown again
+    assert ui.restoreLayoutButton.enabled
+
 
 # --------------------------------------------------------------------------- environment checks (no Slicer)
 

@@ -350,7 +350,6 @@ class UltrasoundDespeckleWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
     def on_scene_start_close(self, caller, event) -> None:
         for timer in (self._strength_timer, self._flicker_timer):
             timer.stop()
-        self._shown_mode = None
         self.set_parameter_node(None)
 
     def on_scene_end_close(self, caller, event) -> None:
@@ -375,6 +374,7 @@ class UltrasoundDespeckleWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.removeObserver(self._parameter_node, vtk.vtkCommand.ModifiedEvent, self.update_gui)
         self._parameter_node = parameter_node
         if self._parameter_node:
+            self._shown_mode = self._parameter_node.compare_mode  # binding alone changes no view
             self._gui_tag = self._parameter_node.connectGui(self.ui)
             self.addObserver(self._parameter_node, vtk.vtkCommand.ModifiedEvent, self.update_gui)
             self.update_gui()
@@ -397,8 +397,10 @@ class UltrasoundDespeckleWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             return
         if self.strength_out_of_date():
             self._strength_timer.start()
-        if has_result and self._shown_mode is not None and node.compare_mode != self._shown_mode:
-            self.show_comparison()
+        if node.compare_mode != self._shown_mode:  # a new choice of view shows the comparison that way
+            self._shown_mode = node.compare_mode
+            if has_result:
+                self.show_comparison()
         if node.flicker and not self._flicker_timer.isActive():
             self._flicker_timer.start()
             if has_result and node.compare_mode != OVERLAY:
@@ -529,7 +531,6 @@ class UltrasoundDespeckleWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         node.flicker = False
         self.logic.restore_views(node.saved_views)
         node.saved_views = ""
-        self._shown_mode = None
 
     def on_segment(self) -> None:
         """Segment the input and the despeckled result; show both and the per-frame comparison."""
