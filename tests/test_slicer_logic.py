@@ -695,8 +695,8 @@ def test_extension_catalog_entry_agrees_with_cmake_and_the_files_it_names_exist(
     for name in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
         url = _cmake_setting(cmake, name)
         assert url.startswith(raw) and (root / url.removeprefix(raw)).is_file(), name
-    license_file = root / "LICENSE.txt"
-    assert "${CMAKE_CURRENT_SOURCE_DIR}/LICENSE.txt" in cmake and "Apache License" in license_file.read_text()
+    license_file = root / "LICENSE"
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/LICENSE" in cmake and "Apache License" in license_file.read_text()
     assert "${CMAKE_CURRENT_SOURCE_DIR}/slicer_extension/README.md" in cmake
     readme = (root / "slicer_extension" / "README.md").read_text(encoding="utf-8")
     assert "Slicer 5.12" in readme and "Slicer 5.12" in _cmake_setting(cmake, "EXTENSION_DESCRIPTION")
