@@ -2,17 +2,18 @@
 
 Volumes and sequences are built here with Slicer's own API (not with the code under test), then
 despeckled, segmented and compared through ``slicer_extension/UltrasoundDespeckle/UltrasoundDespeckleLib``.
-The module file itself (GUI glue) needs a running Slicer and is exercised by its self-test there;
-here it is only checked statically (no import-time dependencies, GUI bound to the parameter node).
+The module file itself (GUI glue) is exercised in ``test_slicer_module.py`` with Slicer's own
+parameter-node binding; here it is only checked statically (no import-time dependencies).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
+import re
 import sys
 import warnings
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -37,103 +38,27 @@ from monai_despeckle.simulation import simulate_breast
 
 slicer = pytest.importorskip("slicer", reason="needs the slicer-core package (pip install slicer-core)")
 vtk = pytest.importorskip("vtk")
-numpy_support = importlib.import_module("vtk.util.numpy_support")
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "slicer_extension" / "UltrasoundDespeckle"
 sys.path.insert(0, str(MODULE_DIR))
 lib = importlib.import_module("UltrasoundDespeckleLib")
 views = importlib.import_module("UltrasoundDespeckleLib.views")
+slicer_scene = importlib.import_module("slicer_scene")
 
 OBLIQUE = Rotation.from_euler("xyz", [20.0, -30.0, 45.0], degrees=True).as_matrix()
-FRAME_TIME_S = 0.0333
 
 
 # --------------------------------------------------------------------------- scene helpers
 
 
-@pytest.fixture
-def scene():
-    """A bare MRML scene with the sequences and segmentations logics attached (as Slicer has them)."""
-    mrml = slicer.vtkMRMLScene()
-    sequences_logic = slicer.vtkSlicerSequencesLogic()
-    sequences_logic.SetMRMLScene(mrml)
-    segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    segmentations_logic.SetMRMLScene(mrml)
-    mrml.sequences_logic = sequences_logic  # keep the logics alive with the scene
-    mrml.segmentations_logic = segmentations_logic
-    yield mrml
-    mrml.Clear(1)
-
-
-def ijk_to_ras(node) -> np.ndarray:
-    matrix = vtk.vtkMatrix4x4()
-    node.GetIJKToRASMatrix(matrix)
-    return lib.matrix_from_vtk(matrix)
-
-
-def make_volume(
-    scene,
-    values: np.ndarray,
-    *,
-    spacing=(0.5, 0.6, 2.0),
-    origin=(10.0, -20.0, 30.0),
-    directions=None,
-    name="input",
-    node_class="vtkMRMLScalarVolumeNode",
-):
-    """A volume node holding ``values`` [K, J, I] (or [K, J, I, C]), made with Slicer's API only."""
-    node = getattr(slicer, node_class)()
-    node.SetName(name)
-    image_data = vtk.vtkImageData()
-    image_data.SetDimensions(values.shape[2], values.shape[1], values.shape[0])
-    components = values.shape[3] if values.ndim == 4 else 1
-    array = numpy_support.numpy_to_vtk(np.ascontiguousarray(values).reshape(-1, components), deep=True)
-    image_data.GetPointData().SetScalars(array)
-    node.SetAndObserveImageData(image_data)
-    node.SetSpacing(*spacing)
-    node.SetOrigin(*origin)
-    node.SetIJKToRASDirections(np.eye(3) if directions is None else np.asarray(directions, dtype=float))
-    if scene is not None:
-        scene.AddNode(node)
-        node.CreateDefaultDisplayNodes()
-    return node
-
-
-def voxels(node) -> np.ndarray:
-    data = node.GetImageData()
-    columns, rows, slices = data.GetDimensions()
-    return numpy_support.vtk_to_numpy(data.GetPointData().GetScalars()).reshape(slices, rows, columns)
-
-
-def phantom_frames(count: int, size: int = 64) -> np.ndarray:
-    """uint8 frames [T, H, W] of a breast phantom, the probe sliding one pixel sideways per frame."""
-    bmode = simulate_breast(size=size, seed=3).bmode
-    return np.stack([np.rint(np.roll(bmode, t, axis=1) * 255).astype(np.uint8) for t in range(count)])
-
-
-def make_cine(scene, frames: np.ndarray, name: str = "cine"):
-    """A sequence of 2-D volume items with a browser and its proxy, as Slicer's DICOM loader makes."""
-    sequence = slicer.vtkMRMLSequenceNode()
-    sequence.SetName(f"{name} sequence")
-    sequence.SetIndexName("time")
-    sequence.SetIndexUnit("s")
-    sequence.SetIndexType(slicer.vtkMRMLSequenceNode.NumericIndex)
-    for t, frame in enumerate(frames):
-        item = make_volume(None, frame[None], spacing=(0.2, 0.25, 1.0), origin=(5.0, 7.0, 0.0), name=name)
-        sequence.SetDataNodeAtValue(item, f"{t * FRAME_TIME_S:.4f}")
-    scene.AddNode(sequence)
-    browser = slicer.vtkMRMLSequenceBrowserNode()
-    browser.SetName(f"{name} browser")
-    scene.AddNode(browser)
-    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
-    scene.sequences_logic.UpdateProxyNodesFromSequences(browser)
-    proxy = browser.GetProxyNode(sequence)
-    proxy.SetName(name)
-    return sequence, browser, proxy
-
-
-def node_ids(scene) -> list[str]:
-    return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
+scene = slicer_scene.scene  # the fixture
+ijk_to_ras = slicer_scene.ijk_to_ras
+make_volume = slicer_scene.make_volume
+voxels = slicer_scene.voxels
+phantom_frames = slicer_scene.phantom_frames
+make_cine = slicer_scene.make_cine
+node_ids = slicer_scene.node_ids
+FRAME_TIME_S = slicer_scene.FRAME_TIME_S
 
 
 class OtsuSegmenter:
@@ -686,21 +611,22 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
 
 
 def test_lib_uses_no_gui():
+    """The Lib needs the standard library, numerical and imaging packages, MRML and monai_despeckle: no Qt."""
+    allowed = set(sys.stdlib_module_names) | {
+        "numpy",
+        "scipy",
+        "PIL",
+        "packaging",
+        "pydicom",
+        "vtk",
+        "slicer",
+        "monai_despeckle",
+        "UltrasoundDespeckleLib",
+    }
     for path in (MODULE_DIR / "UltrasoundDespeckleLib").glob("*.py"):
         top, inner = _imports(path)
         roots = {name.split(".")[0] for name in top | inner}
-        assert roots <= {
-            "__future__",
-            "collections",
-            "dataclasses",
-            "time",
-            "typing",
-            "numpy",
-            "vtk",
-            "slicer",
-            "monai_despeckle",
-            "UltrasoundDespeckleLib",
-        }, path.name
+        assert roots <= allowed, path.name
         assert not {"qt", "ctk", "slicer.util"} & (top | inner), path.name
         assert "slicer.app" not in path.read_text(encoding="utf-8"), path.name
 
@@ -715,35 +641,62 @@ def test_module_imports_its_dependencies_lazily():
     assert "slicer.packaging.pip_ensure" in source and "installTorch" in source
 
 
-def _parameter_names() -> set[str]:
-    tree = ast.parse((MODULE_DIR / "UltrasoundDespeckle.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and any(
-            getattr(d, "id", None) == "parameterNodeWrapper" for d in node.decorator_list
-        ):
-            return {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
-    raise AssertionError("no @parameterNodeWrapper class in UltrasoundDespeckle.py")
-
-
-def test_ui_widgets_are_bound_to_parameters():
-    root = ET.parse(MODULE_DIR / "Resources" / "UI" / "UltrasoundDespeckle.ui").getroot()
-    bound = {
-        prop.findtext("string"): widget.get("name")
-        for widget in root.iter("widget")
-        for prop in widget.findall("property")
-        if prop.get("name") == "SlicerParameterName"
-    }
-    assert set(bound) == _parameter_names()
-
-
 def test_cmake_lists_every_lib_file_and_resources_are_real():
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     for path in (MODULE_DIR / "UltrasoundDespeckleLib").glob("*.py"):
         assert f"${{MODULE_NAME}}Lib/{path.name}" in cmake
+    for path in (MODULE_DIR / "Resources").rglob("*.*"):
+        listed = str(path.relative_to(MODULE_DIR)).replace("UltrasoundDespeckle", "${MODULE_NAME}")
+        assert listed in cmake, path
     assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
-    with Image.open(MODULE_DIR / "Resources" / "Icons" / "UltrasoundDespeckle.png") as icon:
-        assert icon.size == (128, 128)
+    for icon in ("UltrasoundDespeckle.png", "PhantomCine.png"):
+        with Image.open(MODULE_DIR / "Resources" / "Icons" / icon) as image:
+            assert image.size == (128, 128)
     lines = (MODULE_DIR / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     requirements = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
-    assert "monai-despeckle" in {r.name for r in requirements}
+    assert [r.name for r in requirements] == ["monai-despeckle"]  # the lean core, nothing else
+    assert not requirements[0].extras  # no training or export extras in Slicer
     assert "torch" not in {r.name for r in requirements}  # torch comes from the PyTorch extension
+
+
+def _cmake_setting(cmake: str, name: str) -> str:
+    match = re.search(rf'set\({name}\s+(?:"([^"]*)"|([^\s)]+))', cmake)
+    assert match, name
+    return match.group(1) if match.group(1) is not None else match.group(2)
+
+
+# Entries the Extensions Index accepts (Slicer's slicer-extension-catalog-entry-schema v1.0.2).
+CATALOG_KEYS = {
+    "$schema",
+    "category",
+    "scm_url",
+    "scm_revision",
+    "scm_type",
+    "build_dependencies",
+    "dicom_support_rule",
+    "build_subdirectory",
+    "enabled",
+    "tier",
+}
+
+
+def test_extension_catalog_entry_agrees_with_cmake_and_the_files_it_names_exist():
+    root = MODULE_DIR.parents[1]
+    entry = json.loads((root / "slicer_extension" / "UltrasoundDespeckle.json").read_text(encoding="utf-8"))
+    assert set(entry) <= CATALOG_KEYS and {"$schema", "category", "scm_url"} <= set(entry)
+    assert entry["$schema"].endswith("slicer-extension-catalog-entry-schema-v1.0.2.json#")
+    assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5
+    cmake = (root / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert entry["category"] == _cmake_setting(cmake, "EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == _cmake_setting(cmake, "EXTENSION_DEPENDS").split()
+    assert entry["build_subdirectory"] == "." and (root / "CMakeLists.txt").is_file()
+    assert not list((root / "slicer_extension").glob("*.s4ext"))  # superseded by the JSON entry
+    raw = "https://raw.githubusercontent.com/monai-despeckle/monai-despeckle/main/"
+    for name in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
+        url = _cmake_setting(cmake, name)
+        assert url.startswith(raw) and (root / url.removeprefix(raw)).is_file(), name
+    license_file = root / "LICENSE"
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/LICENSE" in cmake and "Apache License" in license_file.read_text()
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/slicer_extension/README.md" in cmake
+    readme = (root / "slicer_extension" / "README.md").read_text(encoding="utf-8")
+    assert "Slicer 5.12" in readme and "Slicer 5.12" in _cmake_setting(cmake, "EXTENSION_DESCRIPTION")

@@ -1,8 +1,9 @@
 """Per-frame agreement of two segmentations (input vs despeckled): Dice and areas, as a table node.
 
 For every frame (a cine frame, or a slice of a volume along the processing axis) and every label:
-the area in mm² the segmenter found on the input and on the despeckled image, and the Dice
-coefficient ``2 |A ∩ B| / (|A| + |B|)`` between the two (1 when both are empty: they agree).
+the area the segmenter found on the input and on the despeckled image (in mm² when the pixel size
+is calibrated, else in px², see :mod:`.area_units`), and the Dice coefficient
+``2 |A ∩ B| / (|A| + |B|)`` between the two (1 when both are empty: they agree).
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ import numpy as np
 import slicer
 import vtk
 
+from UltrasoundDespeckleLib.area_units import PIXELS, AreaUnit
+
 FRAME_COLUMN = "Frame"
 INDEX_COLUMN = "Index"
+AREA_UNIT_ATTRIBUTE = "UltrasoundDespeckle.AreaUnit"
+AREA_WARNING_ATTRIBUTE = "UltrasoundDespeckle.AreaWarning"
 
 
 def dice(first: np.ndarray, second: np.ndarray) -> float:
@@ -35,20 +40,22 @@ class FrameMetrics:
 
     Attributes:
         label_values: label name -> value, e.g. ``{"lesion": 1}``.
+        unit: the unit of the areas (mm² or px²); the first frames measured set it.
         index: the index value of each frame (sequence index, or slice number).
-        area_input_mm2 / area_despeckled_mm2 / dice: label name -> one value per frame.
+        area_input / area_despeckled / dice: label name -> one value per frame.
     """
 
     label_values: dict[str, int]
+    unit: AreaUnit = PIXELS
     index: list[str] = field(default_factory=list)
-    area_input_mm2: dict[str, list[float]] = field(default_factory=dict)
-    area_despeckled_mm2: dict[str, list[float]] = field(default_factory=dict)
+    area_input: dict[str, list[float]] = field(default_factory=dict)
+    area_despeckled: dict[str, list[float]] = field(default_factory=dict)
     dice: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in self.label_values:
-            self.area_input_mm2.setdefault(name, [])
-            self.area_despeckled_mm2.setdefault(name, [])
+            self.area_input.setdefault(name, [])
+            self.area_despeckled.setdefault(name, [])
             self.dice.setdefault(name, [])
 
     @property
@@ -60,7 +67,7 @@ class FrameMetrics:
         self,
         input_labels: np.ndarray,
         despeckled_labels: np.ndarray,
-        pixel_area_mm2: float,
+        unit: AreaUnit,
         index: Sequence[str],
         *,
         axis: int = 0,
@@ -70,9 +77,13 @@ class FrameMetrics:
         Args:
             input_labels: labels ``[T, H, W]`` found on the input.
             despeckled_labels: labels found on the despeckled image.
-            pixel_area_mm2: area of one pixel of a frame (slice).
+            unit: the area unit of these frames (its pixel area scales the pixel counts).
             index: one index value per frame.
             axis: the axis along which the frames are taken.
+
+        Raises:
+            ValueError: shapes differ, the index does not fit, or the unit differs from the one of
+                earlier frames (one table, one unit).
         """
         if input_labels.shape != despeckled_labels.shape:
             raise ValueError(
@@ -81,11 +92,15 @@ class FrameMetrics:
         first, second = np.moveaxis(input_labels, axis, 0), np.moveaxis(despeckled_labels, axis, 0)
         if len(index) != first.shape[0]:
             raise ValueError(f"{len(index)} index values for {first.shape[0]} frames")
+        if self.num_frames == 0:
+            self.unit = unit
+        elif unit.label != self.unit.label:
+            raise ValueError(f"frames measured in {unit.label} cannot join a table in {self.unit.label}")
         self.index.extend(str(value) for value in index)
         for name, value in self.label_values.items():
             for frame_in, frame_out in zip(first == value, second == value, strict=True):
-                self.area_input_mm2[name].append(float(frame_in.sum()) * pixel_area_mm2)
-                self.area_despeckled_mm2[name].append(float(frame_out.sum()) * pixel_area_mm2)
+                self.area_input[name].append(float(frame_in.sum()) * unit.pixel_area)
+                self.area_despeckled[name].append(float(frame_out.sum()) * unit.pixel_area)
                 self.dice[name].append(dice(frame_in, frame_out))
 
     def mean_dice(self) -> dict[str, float]:
@@ -95,11 +110,11 @@ class FrameMetrics:
         }
 
 
-def column_names(label_values: Mapping[str, int]) -> list[str]:
+def column_names(label_values: Mapping[str, int], unit: str = "mm²") -> list[str]:
     """The table's columns: frame number, index value, then per label the two areas and the Dice."""
     names = [FRAME_COLUMN, INDEX_COLUMN]
     for label in label_values:
-        names += [f"{label} area input (mm²)", f"{label} area despeckled (mm²)", f"{label} Dice"]
+        names += [f"{label} area input ({unit})", f"{label} area despeckled ({unit})", f"{label} Dice"]
     return names
 
 
@@ -113,22 +128,27 @@ def _add_column(table: vtk.vtkObject, array: vtk.vtkAbstractArray, name: str, va
 def metrics_table(scene: vtk.vtkObject, metrics: FrameMetrics, name: str) -> vtk.vtkObject:
     """A new ``vtkMRMLTableNode`` in ``scene``: one row per frame, columns of :func:`column_names`.
 
-    The mean Dice of each label is also stored as a node attribute ``UltrasoundDespeckle.MeanDice.<label>``.
+    The mean Dice of each label is also stored as a node attribute ``UltrasoundDespeckle.MeanDice.<label>``,
+    the area unit as ``UltrasoundDespeckle.AreaUnit`` and, when areas are in px², the reason as
+    ``UltrasoundDespeckle.AreaWarning``.
     """
     table = slicer.vtkMRMLTableNode()
     table.SetName(scene.GenerateUniqueName(name))
-    names = iter(column_names(metrics.label_values))
+    names = iter(column_names(metrics.label_values, metrics.unit.label))
     _add_column(table, vtk.vtkIntArray(), next(names), range(metrics.num_frames))
     _add_column(table, vtk.vtkStringArray(), next(names), metrics.index)
     for label in metrics.label_values:
         for values in (
-            metrics.area_input_mm2[label],
-            metrics.area_despeckled_mm2[label],
+            metrics.area_input[label],
+            metrics.area_despeckled[label],
             metrics.dice[label],
         ):
             _add_column(table, vtk.vtkDoubleArray(), next(names), values)
     for label, value in metrics.mean_dice().items():
         table.SetAttribute(f"UltrasoundDespeckle.MeanDice.{label}", f"{value:.6g}")
+    table.SetAttribute(AREA_UNIT_ATTRIBUTE, metrics.unit.label)
+    if metrics.unit.warning:
+        table.SetAttribute(AREA_WARNING_ATTRIBUTE, metrics.unit.warning)
     table.SetLocked(True)
     scene.AddNode(table)
     return table

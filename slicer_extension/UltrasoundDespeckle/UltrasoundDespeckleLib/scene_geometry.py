@@ -85,11 +85,16 @@ class VolumeGeometry:
                 matrix.SetElement(row, column, float(value))
         return matrix
 
+    def in_plane_spacing(self, axis: int = 0) -> tuple[float, float]:
+        """The two pixel sizes (mm) of a slice across array axis ``axis`` (0 = K, 1 = J, 2 = I)."""
+        array_spacing = self.spacing[::-1]  # (K, J, I)
+        others = [float(array_spacing[a]) for a in range(3) if a != axis]
+        return others[0], others[1]
+
     def slice_area_mm2(self, axis: int = 0) -> float:
         """Area in mm² of one pixel of a slice across array axis ``axis`` (0 = K, 1 = J, 2 = I)."""
-        array_spacing = self.spacing[::-1]  # (K, J, I)
-        others = [array_spacing[a] for a in range(3) if a != axis]
-        return float(others[0] * others[1])
+        rows, columns = self.in_plane_spacing(axis)
+        return rows * columns
 
 
 def matrix_from_vtk(matrix: vtk.vtkMatrix4x4) -> np.ndarray:

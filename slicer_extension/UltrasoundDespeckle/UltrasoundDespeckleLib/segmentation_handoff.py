@@ -4,11 +4,13 @@ The segmenter (the breast-lesion or carotid bundle of ``monai_despeckle.segmenta
 object with the same two members, see :class:`Segmenter`) runs on the input and on the despeckled
 image; each result becomes a ``vtkMRMLSegmentationNode`` on its image's grid (for a cine: a sequence
 of segmentation nodes synchronised in the input's browser) and the per-frame areas and Dice go into
-a ``vtkMRMLTableNode``. As for despeckling, nothing is added to the scene until every frame is done.
+a ``vtkMRMLTableNode``. As for despeckling, nothing is added to the scene until every frame is done;
+then the nodes of an earlier check of the same pair of images (and task) are replaced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -17,16 +19,21 @@ import slicer
 import vtk
 
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError, MissingDependencyError
+from monai_despeckle.io.dicom.geometry import UltrasoundRegion
 from monai_despeckle.io.image import UltrasoundImage
+from UltrasoundDespeckleLib.area_units import area_unit
 from UltrasoundDespeckleLib.comparison_table import FrameMetrics, metrics_table
 from UltrasoundDespeckleLib.progress import ProgressCallback, report
+from UltrasoundDespeckleLib.result_nodes import remove_node
 from UltrasoundDespeckleLib.scene_geometry import VolumeGeometry
 from UltrasoundDespeckleLib.segmentation_nodes import add_segmentation_node, fill_segmentation
 from UltrasoundDespeckleLib.sequences import (
     SequenceFrames,
     add_synchronized_sequence,
     browser_for_proxy,
+    browser_of_sequence,
     new_sequence_like,
+    nodes_of_class,
 )
 from UltrasoundDespeckleLib.volume_nodes import image_from_volume_node, node_label
 
@@ -34,6 +41,10 @@ from UltrasoundDespeckleLib.volume_nodes import image_from_volume_node, node_lab
 SEGMENTATION_BUNDLES = ("seg_breast_lesion", "seg_carotid")
 # Cine frames segmented per call (bounded memory; the progress dialog updates in between).
 CINE_CHUNK_FRAMES = 16
+# How the nodes of a check are recognised (to replace them when the check is run again).
+CHECK_ATTRIBUTE = "UltrasoundDespeckle.SegmentationCheck"
+INPUT_ROLE = "UltrasoundDespeckle.CheckedInput"
+DESPECKLED_ROLE = "UltrasoundDespeckle.CheckedResult"
 
 
 @runtime_checkable
@@ -117,6 +128,41 @@ def _check_same_grid(first: UltrasoundImage, second: UltrasoundImage, what: str)
         )
 
 
+def _mark_check(
+    nodes: Sequence[vtk.vtkObject], input_node: vtk.vtkObject, despeckled: vtk.vtkObject, name: str
+) -> None:
+    for node in nodes:
+        node.SetAttribute(CHECK_ATTRIBUTE, name)
+        node.SetNodeReferenceID(INPUT_ROLE, input_node.GetID())
+        node.SetNodeReferenceID(DESPECKLED_ROLE, despeckled.GetID())
+
+
+def remove_previous_check(
+    scene: vtk.vtkObject, input_node: vtk.vtkObject, despeckled: vtk.vtkObject, name: str
+) -> int:
+    """Remove the nodes of an earlier check of the same two nodes under the same name; return how many.
+
+    Segmentation sequences leave their browser, and their proxy nodes go with them.
+    """
+    doomed = [
+        node
+        for node in nodes_of_class(scene, "vtkMRMLNode")
+        if node.GetAttribute(CHECK_ATTRIBUTE) == name
+        and node.GetNodeReference(INPUT_ROLE) is input_node
+        and node.GetNodeReference(DESPECKLED_ROLE) is despeckled
+    ]
+    for node in doomed:
+        if node.IsA("vtkMRMLSequenceNode"):
+            browser = browser_of_sequence(scene, node)
+            if browser is not None:
+                proxy = browser.GetProxyNode(node)
+                browser.RemoveSynchronizedSequenceNode(node.GetID())
+                if proxy is not None:
+                    remove_node(scene, proxy)
+        remove_node(scene, node)
+    return len(doomed)
+
+
 def compare_volume_segmentations(
     scene: vtk.vtkObject,
     segmenter: Segmenter,
@@ -126,6 +172,7 @@ def compare_volume_segmentations(
     axis: int = 0,
     name: str = "segmentation",
     progress: ProgressCallback | None = None,
+    regions: Sequence[UltrasoundRegion] = (),
 ) -> SegmentationComparison:
     """Segment a volume (or 2-D image) node and its despeckled version; compare them slice by slice.
 
@@ -135,8 +182,9 @@ def compare_volume_segmentations(
         input_node: the input volume node.
         despeckled_node: its despeckled version (same voxel grid).
         axis: slicing axis in array order ``[K, J, I]``; the table has one row per slice along it.
-        name: suffix of the new nodes' names.
+        name: suffix of the new nodes' names (and what identifies this check when it is run again).
         progress: called with ``(images segmented, 2)``; return True to cancel.
+        regions: the input's DICOM ultrasound regions (they decide between mm² and px²).
 
     Raises:
         InvalidImageError: a node without voxels.
@@ -152,14 +200,15 @@ def compare_volume_segmentations(
     despeckled_labels = run_segmenter(segmenter, despeckled, axis)
     report(progress, 2, 2)
     metrics = FrameMetrics(label_values)
-    pixel_area = VolumeGeometry.from_node(input_node).slice_area_mm2(axis)
+    unit = area_unit(VolumeGeometry.from_node(input_node).in_plane_spacing(axis), regions)
     metrics.add(
         source_labels,
         despeckled_labels,
-        pixel_area,
+        unit,
         [str(i) for i in range(source.frames.shape[axis])],
         axis=axis,
     )
+    remove_previous_check(scene, input_node, despeckled_node, name)
     input_segmentation = add_segmentation_node(
         scene, source_labels, label_values, input_node, f"{input_node.GetName()} {name}"
     )
@@ -167,6 +216,7 @@ def compare_volume_segmentations(
         scene, despeckled_labels, label_values, despeckled_node, f"{despeckled_node.GetName()} {name}"
     )
     table = metrics_table(scene, metrics, f"{input_node.GetName()} {name} comparison")
+    _mark_check((input_segmentation, despeckled_segmentation, table), input_node, despeckled_node, name)
     return SegmentationComparison(input_segmentation, despeckled_segmentation, table, metrics)
 
 
@@ -201,6 +251,7 @@ def compare_sequence_segmentations(
     axis: int = 0,
     name: str = "segmentation",
     progress: ProgressCallback | None = None,
+    regions: Sequence[UltrasoundRegion] = (),
 ) -> SegmentationComparison:
     """Segment every item of a sequence and of its despeckled twin; compare them frame by frame.
 
@@ -215,8 +266,9 @@ def compare_sequence_segmentations(
         despeckled_sequence: its despeckled version (same items, same index values).
         sequences_logic: the scene's ``vtkSlicerSequencesLogic``.
         axis: slicing axis of 3-D items (cine frames: 0).
-        name: suffix of the new nodes' names.
+        name: suffix of the new nodes' names (and what identifies this check when it is run again).
         progress: called with ``(frames done, frames total)`` after each chunk; True cancels.
+        regions: the input's DICOM ultrasound regions (they decide between mm² and px²).
 
     Raises:
         InvalidImageError: empty sequences or items that are not volumes.
@@ -251,10 +303,11 @@ def compare_sequence_segmentations(
             for item, item_labels in zip(group, per_item, strict=True):
                 fill_segmentation(item_node, item_labels, label_values, frames.items[item])
                 outputs[key].SetDataNodeAtValue(item_node, frames.index_value(item))
-        pixel_area = VolumeGeometry.from_node(source.items[group.start]).slice_area_mm2(axis)
+        unit = area_unit(VolumeGeometry.from_node(source.items[group.start]).in_plane_spacing(axis), regions)
         index = _group_index(source, group, labels["input"], axis)
-        metrics.add(labels["input"], labels["despeckled"], pixel_area, index, axis=axis)
+        metrics.add(labels["input"], labels["despeckled"], unit, index, axis=axis)
         report(progress, group.stop * source.frames_per_item(), total)
+    remove_previous_check(scene, input_sequence, despeckled_sequence, name)
     proxies = {
         key: add_synchronized_sequence(
             scene, browser, outputs[key], sequences_logic, f"{proxy.GetName()} {name}"
@@ -262,6 +315,7 @@ def compare_sequence_segmentations(
         for key, proxy in (("input", source_proxy), ("despeckled", despeckled_proxy))
     }
     table = metrics_table(scene, metrics, f"{source_proxy.GetName()} {name} comparison")
+    _mark_check((outputs["input"], outputs["despeckled"], table), input_sequence, despeckled_sequence, name)
     return SegmentationComparison(
         proxies["input"], proxies["despeckled"], table, metrics, outputs["input"], outputs["despeckled"]
     )
@@ -278,6 +332,7 @@ def compare_segmentations(
     axis: int = 0,
     progress: ProgressCallback | None = None,
     name: str = "segmentation",
+    regions: Sequence[UltrasoundRegion] = (),
 ) -> SegmentationComparison:
     """Compare the segmentations of what two nodes show: whole sequences when both are proxies of one browser.
 
@@ -292,7 +347,14 @@ def compare_segmentations(
     ]
     if browsers[0] is None and browsers[1] is None:
         return compare_volume_segmentations(
-            scene, segmenter, input_node, despeckled_node, axis=axis, name=name, progress=progress
+            scene,
+            segmenter,
+            input_node,
+            despeckled_node,
+            axis=axis,
+            name=name,
+            progress=progress,
+            regions=regions,
         )
     if browsers[0] is not browsers[1]:
         raise InvalidParameterError(
@@ -312,4 +374,5 @@ def compare_segmentations(
         axis=axis,
         name=name,
         progress=progress,
+        regions=regions,
     )

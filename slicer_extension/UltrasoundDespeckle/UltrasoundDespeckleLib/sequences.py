@@ -39,6 +39,14 @@ def browser_for_proxy(scene: vtk.vtkObject, node: vtk.vtkObject) -> vtk.vtkObjec
     return None
 
 
+def browser_of_sequence(scene: vtk.vtkObject, sequence: vtk.vtkObject) -> vtk.vtkObject | None:
+    """The first sequence browser that replays ``sequence``, if any."""
+    for browser in nodes_of_class(scene, "vtkMRMLSequenceBrowserNode"):
+        if browser.IsSynchronizedSequenceNode(sequence):
+            return browser
+    return None
+
+
 @dataclass
 class SequenceFrames:
     """The volume items of a sequence, read as frames with one intensity mapping for all of them.

@@ -16,6 +16,7 @@ from vtk.util import numpy_support
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
 from monai_despeckle.io.validation import as_frames
+from UltrasoundDespeckleLib.display import copy_window_level
 from UltrasoundDespeckleLib.scene_geometry import VolumeGeometry
 
 # A single-slice node keeps its K spacing here: UltrasoundImage stores 1.0 for the leading axis of a
@@ -156,7 +157,8 @@ def add_volume_node(
         image: what the node holds.
         name: the node's name (made unique in the scene).
         reference: a volume node whose geometry, parent transform and window/level the new node takes
-            (the input of a despeckling, so that both are displayed alike).
+            (the input of a despeckling, so that both are displayed alike; see
+            :func:`~UltrasoundDespeckleLib.display.copy_window_level`).
     """
     node = slicer.vtkMRMLScalarVolumeNode()
     node.SetName(scene.GenerateUniqueName(name))
@@ -165,19 +167,16 @@ def add_volume_node(
     node.CreateDefaultDisplayNodes()
     if reference is not None:
         node.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
-        copy_window_level(reference, node)
+        copy_window_level(reference, node, image.intensity)
     return node
 
 
-def copy_window_level(source: vtk.vtkObject, target: vtk.vtkObject) -> None:
-    """Display ``target`` with the window/level and colour table of ``source`` (grey-level sources only)."""
-    source_display, target_display = source.GetDisplayNode(), target.GetDisplayNode()
-    source_data = source.GetImageData()
-    if source_display is None or target_display is None or source_data is None:
-        return
-    if source_data.GetNumberOfScalarComponents() != 1 or source_display.GetWindow() <= 0:
-        return  # colour (vector) volumes have no meaningful window/level
-    target_display.SetAutoWindowLevel(False)
-    target_display.SetWindowLevel(source_display.GetWindow(), source_display.GetLevel())
-    if source_display.GetColorNodeID():
-        target_display.SetAndObserveColorNodeID(source_display.GetColorNodeID())
+def write_voxels(node: vtk.vtkObject, values: np.ndarray) -> None:
+    """Overwrite the voxels of a volume node in place (same shape, cast to its dtype) and notify observers."""
+    target = volume_array(node)
+    if target.shape != values.shape:
+        raise ValueError(f"{node_label(node)} holds voxels of shape {target.shape}, not {values.shape}")
+    target[...] = values
+    image_data = node.GetImageData()
+    image_data.GetPointData().GetScalars().Modified()
+    image_data.Modified()
