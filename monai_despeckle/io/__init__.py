@@ -23,6 +23,7 @@ from monai_despeckle.io.validation import (
     InputNotFoundError,
     check_input_path,
     check_savable,
+    reading,
 )
 
 
@@ -44,7 +45,8 @@ def load(path: str | Path) -> UltrasoundImage:
     """
     path = check_input_path(path).absolute()  # absolute: the input guard must survive a chdir
     fmt = format_for_input(path)
-    image = fmt.read(path)
+    with reading(path, f"{fmt.name} file"):
+        image = fmt.read(path)
     image.source = path
     image.metadata["format"] = fmt.name
     return image
