@@ -38,6 +38,7 @@ METHOD_SHARE = 0.5
 # result, and the regrouped batch the engine hands to the method.
 HELD_BYTES_PER_PIXEL = 12
 MAX_CHUNK_FRAMES = 32  # beyond this a chunk brings no speed, only latency
+DEFAULT_CHUNK_FRAMES = "auto"  # what ``--chunk-frames`` defaults to: sized from the budget
 MAX_FRAME_PIXELS = 8192 * 8192
 WHOLE_IMAGE_FACTOR = 4  # formats read whole may decode up to this many budgets
 MIN_TILE_SIDE = 256  # smaller tiles would cut most networks' receptive fields; 256² costs < 64 MB
@@ -70,17 +71,45 @@ def method_budget(budget: int | None = None) -> int:
     return int(METHOD_SHARE * (memory_budget() if budget is None else budget))
 
 
-def chunk_frames(frame_shape: tuple[int, int], source_itemsize: int, budget: int | None = None) -> int:
-    """Frames to read (and hold) at a time: as many as :data:`CHUNK_SHARE` of the budget allows.
+def parse_chunk_frames(value: int | str) -> int | None:
+    """``"auto"`` → None; an integer ≥ 1 (or its text) → that integer.
+
+    Raises:
+        InvalidParameterError: anything else.
+    """
+    if value == "auto":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or number < 1 or str(number) != str(value).strip():
+        raise InvalidParameterError(f"chunk_frames must be 'auto' or an integer >= 1, got {value!r}")
+    return number
+
+
+def chunk_frames(
+    frame_shape: tuple[int, int],
+    source_itemsize: int,
+    requested: int | str = DEFAULT_CHUNK_FRAMES,
+    *,
+    budget: int | None = None,
+) -> int:
+    """Frames to read (and hold) at a time: ``requested``, or if ``"auto"`` as many as
+    :data:`CHUNK_SHARE` of the budget allows.
 
     Args:
         frame_shape: (H, W).
         source_itemsize: bytes of one stored value (1 for uint8, 2 for uint16...).
+        requested: an integer ≥ 1, or ``"auto"``.
         budget: the budget in bytes (default :func:`memory_budget`).
 
     Returns:
-        A count in [1, :data:`MAX_CHUNK_FRAMES`].
+        A count ≥ 1 (≤ :data:`MAX_CHUNK_FRAMES` when sized from the budget).
     """
+    fixed = parse_chunk_frames(requested)
+    if fixed is not None:
+        return fixed
     budget = memory_budget() if budget is None else budget
     per_frame = max(1, frame_shape[0] * frame_shape[1]) * (source_itemsize + HELD_BYTES_PER_PIXEL)
     return int(min(MAX_CHUNK_FRAMES, max(1, CHUNK_SHARE * budget // per_frame)))

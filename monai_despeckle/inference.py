@@ -34,7 +34,9 @@ from monai.inferers import SliceInferer
 from torch import nn
 from tqdm.auto import tqdm
 
-from monai_despeckle import __version__, budget
+from monai_despeckle import __version__
+from monai_despeckle.budget import DEFAULT_CHUNK_FRAMES, parse_chunk_frames, tile_shape
+from monai_despeckle.budget import chunk_frames as budget_chunk_frames
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError, naming_file
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.methods import Method, get_method_spec
@@ -54,7 +56,6 @@ from monai_despeckle.runtime import (
 )
 from monai_despeckle.runtime.tiling import run_tiled
 
-DEFAULT_CHUNK_FRAMES = "auto"  # frames per chunk sized from the memory budget (monai_despeckle.budget)
 PROBE_SIDE = 256  # CUDA: memory per pixel is measured on a probe of at most this side
 AXES = (0, 1, 2)
 
@@ -137,30 +138,9 @@ def _take(queue: deque[np.ndarray], count: int) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def parse_chunk_frames(value: int | str) -> int | None:
-    """``"auto"`` → None; an integer ≥ 1 (or its text) → that integer.
-
-    Raises:
-        InvalidParameterError: anything else.
-    """
-    if value == "auto":
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if isinstance(value, bool) or number < 1 or str(number) != str(value).strip():
-        raise InvalidParameterError(f"chunk_frames must be 'auto' or an integer >= 1, got {value!r}")
-    return number
-
-
 def chunk_frames_for(header: UltrasoundImage, requested: int | str = DEFAULT_CHUNK_FRAMES) -> int:
     """Frames per chunk for a streamed image: ``requested``, or from the memory budget if ``"auto"``."""
-    fixed = parse_chunk_frames(requested)
-    if fixed is not None:
-        return fixed
-    itemsize = np.dtype(header.intensity.dtype).itemsize
-    return budget.chunk_frames(header.frame_shape, itemsize)
+    return budget_chunk_frames(header.frame_shape, np.dtype(header.intensity.dtype).itemsize, requested)
 
 
 class Despeckler:
@@ -298,7 +278,7 @@ class Despeckler:
                 allowed = (
                     gpu_memory_budget(self.device) if self.device.type == "cuda" else cpu_memory_budget()
                 )
-                tile = budget.tile_shape(key, per_pixel, multiple, allowed=allowed)
+                tile = tile_shape(key, per_pixel, multiple, allowed=allowed)
             if tile is not None and parse_batch_size(self._batch_request) is None:
                 batch = 1
             else:

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from monai_despeckle.batch import despeckle_folder
-from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, Despeckler
+from monai_despeckle.budget import DEFAULT_CHUNK_FRAMES
+from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.safe_write import check_output_path
 from monai_despeckle.io.validation import check_input_path
 from monai_despeckle.runtime import BACKENDS, PRECISION_CHOICES

@@ -8,7 +8,6 @@ import sys
 import warnings
 from typing import Any
 
-from monai_despeckle.io import load
 from monai_despeckle.io.image import UltrasoundImage
 
 HELP = "show kind, frames, spacing, origin, frame time and source dtype of an image file or frames folder"
@@ -58,11 +57,30 @@ def _text(summary: dict[str, Any]) -> str:
     return "\n".join(f"{name + ':':<14}{value}" for name, value in rows)
 
 
+def _read_through(path: str) -> UltrasoundImage:
+    """The header of ``path`` after decoding every frame once, a budget-sized chunk at a time.
+
+    Streamed rather than loaded, so a long cine or a gzip NIfTI that expands to gigabytes is
+    checked in bounded memory; every frame is decoded so that ``info`` refuses what ``denoise``
+    would (a truncated or corrupt frame anywhere in the file).
+    """
+    import numpy as np
+
+    from monai_despeckle.budget import chunk_frames
+    from monai_despeckle.io.streaming import open_source
+
+    with open_source(path) as source:
+        chunk = chunk_frames(source.frame_shape, np.dtype(source.header.intensity.dtype).itemsize)
+        for _ in source.iter_chunks(chunk, unit=False):
+            pass
+        return source.header
+
+
 def run(args: argparse.Namespace) -> int:
-    """Load the file and print its summary; loader warnings go to stderr (and into the JSON)."""
+    """Read the file and print its summary; reader warnings go to stderr (and into the JSON)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = load(args.file)
+        image = _read_through(args.file)
     summary = summarize(image)
     summary["warnings"] = [str(warning.message) for warning in caught]
     for message in summary["warnings"]:

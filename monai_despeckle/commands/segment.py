@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES
+from monai_despeckle.budget import DEFAULT_CHUNK_FRAMES
 
 HELP = "segment breast lesions or carotid lumens in an image, cine, volume or folder (label maps)"
 

@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 
 from monai_despeckle import io
 from monai_despeckle.batch import folder_job
+from monai_despeckle.budget import DEFAULT_CHUNK_FRAMES, parse_chunk_frames
 from monai_despeckle.errors import UnsupportedFormatError, naming_file
-from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, chunk_frames_for, parse_chunk_frames
+from monai_despeckle.inference import chunk_frames_for
 from monai_despeckle.io.registry import BY_SUFFIX, DICOM, suffix_of
 from monai_despeckle.io.safe_write import staged_output
 from monai_despeckle.io.streaming import open_sink, open_source
