@@ -149,3 +149,23 @@ def test_streamed_tiled_run_equals_the_in_memory_run(tmp_path, monkeypatch):
     engine.run_file(source, tmp_path / "out.nii.gz")
     expected = Despeckler("dae_skip", device="cpu").run(io.load(source))
     np.testing.assert_array_equal(io.load(tmp_path / "out.nii.gz").source_values(), expected.source_values())
+
+
+def test_a_gzip_nifti_that_expands_hugely_is_streamed_within_the_budget(tmp_path, monkeypatch):
+    """128 MB of float32 frames from a 0.1 MB .nii.gz: read, filtered and written a frame at a time."""
+    monkeypatch.setenv(budget.BUDGET_ENV, "16")
+    header = UltrasoundImage(
+        placeholder_frames(8, 2048, 2048), kind=ImageKind.CINE, intensity=IntensityMapping("uint8", 0, 255)
+    )
+    source = tmp_path / "zeros.nii.gz"
+    with open_sink(source, header) as sink:
+        for _ in range(8):
+            sink.write(np.zeros((1, 2048, 2048), np.float32))
+    assert source.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        Despeckler("mean", device="cpu").run_file(source, tmp_path / "out.nii.gz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2048 * 2048 * 4  # a few frames' worth, not the 128 MB the file expands to

@@ -65,7 +65,7 @@ _NATIVE_DTYPES: dict[str, tuple[str, ...]] = {
 _MULTI_FRAME_FAMILIES = {"tiff"}
 
 
-def _open(path: Path) -> Image.Image:
+def open_checked(path: Path) -> Image.Image:
     """Open (header only), refusing images beyond :data:`monai_despeckle.budget.MAX_FRAME_PIXELS`."""
     try:
         with warnings.catch_warnings():  # Pillow warns from 89 Mpixels; our own limit is lower
@@ -96,7 +96,7 @@ def read_values(path: Path) -> np.ndarray:
         InvalidImageError: frames differ in size, or the content is not a usable image.
     """
     try:
-        with _open(path) as image:
+        with open_checked(path) as image:
             frames = [_frame_values(frame, path) for frame in ImageSequence.Iterator(image)]
     except UnidentifiedImageError as err:
         raise CorruptFileError("not a readable PNG/JPEG/TIFF/BMP image", path) from err
@@ -115,7 +115,7 @@ def read_values(path: Path) -> np.ndarray:
 
 def is_bilevel(path: Path) -> bool:
     """Whether a raster file holds 1-bit (black and white) pixels."""
-    with _open(path) as image:
+    with open_checked(path) as image:
         return image.mode == "1"
 
 

@@ -9,6 +9,7 @@ frame by frame when decoded (see :mod:`monai_despeckle.io.streaming.dicom`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def pixel_keyword(ds: Dataset) -> str | None:
 
 
 def _whole_number(ds: Dataset, keyword: str, default: int | None, path: Path) -> int:
-    value = ds.get(keyword, default)
+    with warnings.catch_warnings():  # pydicom warns about an invalid IS value; our error says more
+        warnings.simplefilter("ignore")
+        value = ds.get(keyword, default)
     if value in (None, ""):
         if default is None:
             raise InvalidImageError(f"{keyword} is missing", path)
