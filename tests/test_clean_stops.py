@@ -176,3 +176,15 @@ def test_running_out_of_memory_is_one_error_line_naming_the_file(tmp_path, capfd
         assert cli.main(argv) == 2
     _one_error_line(capfd, "in.png", "out of memory")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_the_demo_with_a_bad_real_sample_writes_nothing(tmp_path, capfd):
+    from hostile_files import png_bomb_9000
+
+    samples = tmp_path / "samples"
+    (samples / "images").mkdir(parents=True)
+    bomb = png_bomb_9000(samples / "images")
+    out = tmp_path / "demo" / "output"
+    assert cli.main(["demo", "--samples", str(samples), "--out", str(out), "--method", "mean"]) == 2
+    _one_error_line(capfd, bomb.name, "exceed the limit")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["samples"]

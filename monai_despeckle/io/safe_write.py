@@ -91,19 +91,39 @@ def check_writable(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def staging_folder(path: Path, suffix: str = ".partial") -> Iterator[Path]:
-    """A fresh hidden folder next to ``path``, removed when the block ends, whatever happens.
-
-    Missing parent folders of ``path`` are created; if the block fails, those it created are
-    removed again (when empty), so a failed run leaves no trace.
+def created_folder(folder: Path) -> Iterator[Path]:
+    """``folder``, created with its missing parents; if the block fails, the folders it created are
+    removed again (those still empty), so a failed run leaves no trace.
 
     Raises:
         OutputPathError: the folders cannot be created (read-only file system, permissions...).
     """
-    created = _missing_folders(path.parent)
+    created = _missing_folders(folder)
     try:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputPathError(f"cannot write in {folder} ({_reason(err)})", folder) from err
+        yield folder
+    except BaseException:
+        for made in created:  # deepest first; a folder something else filled meanwhile is kept
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def staging_folder(path: Path, suffix: str = ".partial") -> Iterator[Path]:
+    """A fresh hidden folder next to ``path``, removed when the block ends, whatever happens.
+
+    Missing parent folders of ``path`` are created (and removed again if the block fails, see
+    :func:`created_folder`).
+
+    Raises:
+        OutputPathError: the folders cannot be created (read-only file system, permissions...).
+    """
+    with created_folder(path.parent):
+        try:
             staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
         except OSError as err:
             raise OutputPathError(f"cannot write in {path.parent} ({_reason(err)})", path) from err
@@ -111,11 +131,6 @@ def staging_folder(path: Path, suffix: str = ".partial") -> Iterator[Path]:
             yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        for folder in created:  # deepest first; a folder something else filled meanwhile is kept
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 @contextlib.contextmanager
