@@ -167,9 +167,21 @@ def whole_image_limit(budget: int | None = None) -> int:
 
 
 def check_whole_image(
-    num_frames: int, height: int, width: int, dtype: np.dtype | str, path: str | Path | None
+    num_frames: int,
+    height: int,
+    width: int,
+    dtype: np.dtype | str,
+    path: str | Path | None,
+    *,
+    streamable: bool = False,
 ) -> None:
     """Refuse an image read whole whose decoded values plus float32 frames exceed the limit.
+
+    Args:
+        num_frames, height, width, dtype: what the header declares.
+        path: the file, named in the error.
+        streamable: the format can be streamed (NIfTI, DICOM): the error then says which commands
+            stream it, rather than which formats to convert to.
 
     Raises:
         ImageTooLargeError: naming ``path`` and both sizes, before any pixel is decoded.
@@ -182,6 +194,11 @@ def check_whole_image(
         raise ImageTooLargeError(
             f"{num_frames} frames of {height}×{width} {np.dtype(dtype).name} would take "
             f"{_mib(decoded)} decoded, above the {_mib(limit)} limit for images read whole "
-            f"({WHOLE_IMAGE_FACTOR} × {BUDGET_ENV}); save it as .nii, .nii.gz or DICOM to stream it",
+            f"({WHOLE_IMAGE_FACTOR} × {BUDGET_ENV}); "
+            + (
+                "denoise and segment stream it along axis 0"
+                if streamable
+                else "save it as .nii, .nii.gz or DICOM to stream it"
+            ),
             path,
         )

@@ -142,6 +142,7 @@ def read(path: Path) -> UltrasoundImage:
         size[0],
         _pixel_dtype(reader),
         path,
+        streamable=nifti.is_nifti(path),
     )
     header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
     if nifti.is_nifti(path):

@@ -166,4 +166,4 @@ def check_whole(extent: PixelExtent, path: Path) -> None:
     itemsize = min(8, 1 << max(0, (extent.bits - 1).bit_length() - 3))  # 1, 2, 4 or 8 bytes
     base = np.dtype(f"f{itemsize}") if extent.keyword in _FLOAT_BITS else np.dtype(f"u{itemsize}")
     dtype = np.dtype((base, (extent.samples,))) if extent.samples > 1 else base
-    budget.check_whole_image(extent.frames, extent.rows, extent.columns, dtype, path)
+    budget.check_whole_image(extent.frames, extent.rows, extent.columns, dtype, path, streamable=True)
