@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from monai_despeckle import __version__
 from monai_despeckle.errors import DespeckleError
+from monai_despeckle.malloc_tuning import return_freed_buffers_promptly
 from monai_despeckle.stop_signals import stop_signals_raise
 
 # Subcommand name -> module under monai_despeckle.commands, in the order --help lists them.
@@ -76,6 +77,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monai-despeckle`` console script."""
+    return_freed_buffers_promptly()  # bounded peak memory over long streamed runs (see the module)
     warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
