@@ -252,9 +252,10 @@ class Despeckler:
     def tile_for(self, frame_shape: tuple[int, int]) -> tuple[int, int] | None:
         """The tile (h, w) frames of ``frame_shape`` are processed in, or None for whole frames.
 
-        A frame is tiled when the method's memory for it exceeds the method's share of the budget
-        (:func:`monai_despeckle.budget.tile_shape`): networks on the CPU (estimated activations) and
-        any method on CUDA (measured). Classical filters on the CPU always see whole frames.
+        A network's frame is tiled when its memory for the frame exceeds the method's share of the
+        budget (:func:`monai_despeckle.budget.tile_shape`): activations estimated on the CPU,
+        measured on CUDA. Classical filters always see whole frames (some estimate their noise
+        level from the whole frame, which tiles would change).
         """
         return self._plan(frame_shape)[1]
 
@@ -274,7 +275,7 @@ class Despeckler:
             multiple = self.method.size_multiple if isinstance(self.method, NetworkMethod) else 1
             padded = math.ceil(key[0] / multiple) * multiple * math.ceil(key[1] / multiple) * multiple
             tile = None
-            if per_pixel is not None:
+            if per_pixel is not None and isinstance(self.method, NetworkMethod):
                 allowed = (
                     gpu_memory_budget(self.device) if self.device.type == "cuda" else cpu_memory_budget()
                 )
