@@ -169,3 +169,11 @@ def test_a_gzip_nifti_that_expands_hugely_is_streamed_within_the_budget(tmp_path
     finally:
         tracemalloc.stop()
     assert peak < 4 * 2048 * 2048 * 4  # a few frames' worth, not the 128 MB the file expands to
+
+
+def test_the_segmenter_batches_frames_by_bytes():
+    from monai_despeckle.segmentation import Segmenter
+
+    segmenter = Segmenter("breast", device="cpu", batch_size=8)
+    assert segmenter.frames_per_batch((256, 256)) == 8
+    assert segmenter.frames_per_batch((4096, 4096)) == 1  # 0.8 GB per 4096² frame at full size
