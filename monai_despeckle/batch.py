@@ -56,7 +56,7 @@ def despeckle_folder(
     output: str | Path,
     *,
     axis: int = 0,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
     overwrite: bool = False,
     skip_errors: bool = False,
 ) -> int:
@@ -70,7 +70,7 @@ def despeckle_folder(
         source: folder of image files (see :func:`image_files`).
         output: output folder (must not exist unless ``overwrite``).
         axis: slicing axis for volumes (see :meth:`Despeckler.run`).
-        chunk_frames: frames streamed at a time.
+        chunk_frames: frames streamed at a time, or "auto" (sized from the memory budget).
         overwrite: replace an existing ``output``.
         skip_errors: warn about and skip unreadable files instead of stopping.
 

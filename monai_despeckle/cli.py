@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module under :mod:`monai_despeckle.commands` and exposes
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. This file only wires
-them together and turns :class:`~monai_despeckle.errors.DespeckleError` into a clean message and
-exit status 2.
+them together and turns :class:`~monai_despeckle.errors.DespeckleError` (and running out of memory,
+or an operating-system refusal) into a one-line message and exit status 2, and Ctrl-C, SIGTERM and
+SIGHUP into one line and status 128 + the signal's number, after every partial output is removed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 
 from monai_despeckle import __version__
 from monai_despeckle.errors import DespeckleError
+from monai_despeckle.malloc_tuning import return_freed_buffers_promptly
+from monai_despeckle.stop_signals import stop_signals_raise
 
 # Subcommand name -> module under monai_despeckle.commands, in the order --help lists them.
 COMMANDS: dict[str, str] = {
@@ -74,6 +78,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monai-despeckle`` console script."""
+    return_freed_buffers_promptly()  # bounded peak memory over long streamed runs (see the module)
     warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -82,18 +87,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s: %(message)s",
     )
     try:
-        return int(args._run(args) or 0)
+        with stop_signals_raise():  # SIGTERM / SIGHUP unwind (staging removed) like Ctrl-C
+            return int(args._run(args) or 0)
     except DespeckleError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        signum = int(getattr(err, "signum", signal.SIGINT))
+        name = getattr(err, "name", "SIGINT")
+        print(f"interrupted by {name}: partial output removed", file=sys.stderr)
+        return 128 + signum  # the shell's status for a process ended by that signal
     except BrokenPipeError:
         # the reader went away (`monai-despeckle info x | head`): stop quietly, as Unix tools do;
         # stdout is pointed at devnull so that the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, the shell's status for a process ended by a broken pipe
+    except MemoryError as err:  # where no file-specific handler could name the file
+        print(f"error: ran out of memory ({err or 'an allocation failed'})", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as err:  # the system refused something no reader or writer anticipated
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from monai_despeckle import io
 from monai_despeckle.evaluation.datasets import read_mask
 from monai_despeckle.inference import despeckle
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
+from monai_despeckle.io.safe_write import created_folder
 from monai_despeckle.metrics import auto_regions, cnr, enl, epi, gcnr, psnr, speckle_index, ssim
 from monai_despeckle.resolver import create_method
 from monai_despeckle.simulation import simulate_breast
@@ -125,10 +126,13 @@ def save_figure(cases: list[DemoCase], method_name: str, path: Path) -> Path:
 
 
 def run_demo(out_dir: Path, method_name: str, samples: Path | None) -> tuple[list[DemoCase], Path]:
-    """Run the demo cases and write their outputs and figure under ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cases = [phantom_case(method_name, out_dir)]
-    if samples is not None:
-        cases.append(real_case(method_name, out_dir, samples))
-    figure = save_figure(cases, method_name, out_dir / "demo.png")
+    """Run the demo cases and write their outputs and figure under ``out_dir``.
+
+    The real sample (the input that can be bad) is read first, so that a bad one stops the demo
+    before anything is written; folders the demo created are removed if it fails.
+    """
+    with created_folder(out_dir):
+        real = real_case(method_name, out_dir, samples) if samples is not None else None
+        cases = [phantom_case(method_name, out_dir), *([real] if real is not None else [])]
+        figure = save_figure(cases, method_name, out_dir / "demo.png")
     return cases, figure

@@ -35,8 +35,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from monai_despeckle import __version__, io
+from monai_despeckle.budget import chunk_frames as budget_chunk_frames
+from monai_despeckle.budget import parse_chunk_frames, tile_shape
 from monai_despeckle.defaults import default_method_name
-from monai_despeckle.errors import InvalidImageError, InvalidParameterError
+from monai_despeckle.errors import InvalidImageError, InvalidParameterError, naming_file
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.streaming import open_sink, open_source
 from monai_despeckle.methods import Method
@@ -47,12 +49,16 @@ from monai_despeckle.runtime import (
     NetworkMethod,
     choose_batch_size,
     configure_torch,
+    cpu_memory_budget,
+    gpu_memory_budget,
     measure_bytes_per_frame,
     parse_batch_size,
     resolve_device,
     resolve_precision,
 )
+from monai_despeckle.runtime.tiling import run_tiled
 
+PROBE_SIDE = 256  # CUDA: memory per pixel is measured on a probe of at most this side
 AXES = (0, 1, 2)
 ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # run, and export to, ONNX
 
@@ -137,6 +143,11 @@ def _take(queue: deque[np.ndarray], count: int) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
+def chunk_frames_for(header: UltrasoundImage, requested: int | str = DEFAULT_CHUNK_FRAMES) -> int:
+    """Frames per chunk for a streamed image: ``requested``, or from the memory budget if ``"auto"``."""
+    return budget_chunk_frames(header.frame_shape, np.dtype(header.intensity.dtype).itemsize, requested)
+
+
 class Despeckler:
     """Apply a despeckling method to images, frame streams and files.
 
@@ -211,7 +222,7 @@ class Despeckler:
         self.precision = resolved.precision if isinstance(resolved, NetworkMethod) else "fp32"
         self.progress = progress
         self._batch_request = batch_size
-        self._batch_sizes: dict[tuple[int, int], int] = {}
+        self._plans: dict[tuple[int, int], tuple[int, tuple[int, int] | None]] = {}
         self._transfer = FrameTransfer(self.device)
         self.frames_processed = 0  # frames (or slices) despeckled so far, for rate reports
         configure_torch(self.device)
@@ -234,36 +245,73 @@ class Despeckler:
     def batch_size_for(self, frame_shape: tuple[int, int]) -> int:
         """The batch size used for frames of ``frame_shape`` (chosen once per shape).
 
-        ``"auto"``: on CUDA from the free memory and a probe batch's measured peak; for a network on
-        the CPU from a memory budget and its estimated activation memory; else a few megapixels.
+        ``"auto"``: on CUDA from the free memory and the memory per pixel measured on a probe
+        batch; for a network on the CPU from the method's share of the memory budget and its
+        estimated activation memory; else a few megapixels. Frames processed in tiles (see
+        :meth:`tile_for`) go one at a time.
         """
+        return self._plan(frame_shape)[0]
+
+    def tile_for(self, frame_shape: tuple[int, int]) -> tuple[int, int] | None:
+        """The tile (h, w) frames of ``frame_shape`` are processed in, or None for whole frames.
+
+        A network's frame is tiled when its memory for the frame exceeds the method's share of the
+        budget (:func:`monai_despeckle.budget.tile_shape`): activations estimated on the CPU,
+        measured on CUDA. Classical filters always see whole frames (some estimate their noise
+        level from the whole frame, which tiles would change).
+        """
+        return self._plan(frame_shape)[1]
+
+    def _method_bytes_per_pixel(self, frame_shape: tuple[int, int]) -> float | None:
+        """The method's working memory per pixel, or None where it is not known (a CPU filter)."""
+        if self.device.type == "cuda":
+            probe = (min(frame_shape[0], PROBE_SIDE), min(frame_shape[1], PROBE_SIDE))
+            return measure_bytes_per_frame(self.method, probe, self.device) / (probe[0] * probe[1])
+        if isinstance(self.method, NetworkMethod):
+            return float(self.method.activation_bytes_per_pixel)
+        return None
+
+    def _plan(self, frame_shape: tuple[int, int]) -> tuple[int, tuple[int, int] | None]:
         key = (int(frame_shape[0]), int(frame_shape[1]))
-        if key not in self._batch_sizes:
-            per_frame = None
-            if parse_batch_size(self._batch_request) is None:
-                if self.device.type == "cuda":
-                    per_frame = measure_bytes_per_frame(self.method, key, self.device)
-                elif isinstance(self.method, NetworkMethod):
-                    multiple = self.method.size_multiple
-                    padded = math.ceil(key[0] / multiple) * multiple * math.ceil(key[1] / multiple) * multiple
-                    per_frame = int(self.method.activation_bytes_per_pixel * padded)
-            self._batch_sizes[key] = choose_batch_size(
-                self._batch_request, self.device, key, bytes_per_frame=per_frame
-            )
-        return self._batch_sizes[key]
+        if key not in self._plans:
+            per_pixel = self._method_bytes_per_pixel(key)
+            multiple = self.method.size_multiple if isinstance(self.method, NetworkMethod) else 1
+            padded = math.ceil(key[0] / multiple) * multiple * math.ceil(key[1] / multiple) * multiple
+            tile = None
+            if per_pixel is not None and isinstance(self.method, NetworkMethod):
+                allowed = (
+                    gpu_memory_budget(self.device) if self.device.type == "cuda" else cpu_memory_budget()
+                )
+                tile = tile_shape(key, per_pixel, multiple, allowed=allowed)
+            if tile is not None and parse_batch_size(self._batch_request) is None:
+                batch = 1
+            else:
+                per_frame = None if per_pixel is None else int(per_pixel * padded)
+                batch = choose_batch_size(self._batch_request, self.device, key, bytes_per_frame=per_frame)
+            self._plans[key] = (batch, tile)
+        return self._plans[key]
 
     def _process(self, batch: np.ndarray) -> np.ndarray:
-        frames = self._transfer.to_device(batch)
-        result = self._apply(frames)
-        return self._transfer.to_host(result)
+        tile = self.tile_for(batch.shape[1:])
+        if tile is None:
+            frames = self._transfer.to_device(batch)
+            return self._transfer.to_host(self._checked(self.method(frames), frames))
+        frames = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
+        blended = run_tiled(self.method, frames, tile)  # a fresh tensor: clamped in place
+        return self._transfer.to_host(self._checked(blended, frames, in_place=True))
 
     def _apply(self, frames: torch.Tensor) -> torch.Tensor:
         """The method on one batch on the compute device, checked and clamped to [0, 1]."""
-        result = self.method(frames)
+        return self._checked(self.method(frames), frames)
+
+    def _checked(self, result: torch.Tensor, frames: torch.Tensor, *, in_place: bool = False) -> torch.Tensor:
+        """``result`` of the method on ``frames``: same shape (else an error), clamped to [0, 1]."""
         if result.shape != frames.shape:
-            raise RuntimeError(f"method {self.name!r} changed the shape {frames.shape} -> {result.shape}")
+            raise InvalidParameterError(
+                f"method {self.name!r} changed the frame shape {list(frames.shape)} -> {list(result.shape)}"
+            )
         self.frames_processed += frames.shape[0]
-        return result.clamp(0.0, 1.0)
+        return result.clamp_(0.0, 1.0) if in_place else result.clamp(0.0, 1.0)
 
     def iter_frames(self, chunks: Iterable[np.ndarray], *, total: int | None = None) -> Iterator[np.ndarray]:
         """Despeckle a stream of frames, yielding one result per input chunk, in order.
@@ -400,33 +448,42 @@ class Despeckler:
         output: str | Path,
         *,
         axis: int = 0,
-        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
         overwrite: bool = False,
     ) -> Path:
         """Despeckle an image file (or frames folder) into ``output``, streaming along axis 0.
 
-        Frames are read, processed and written ``chunk_frames`` at a time where the format allows
-        (see :mod:`monai_despeckle.io.streaming`); ``axis`` 1 or 2 needs the whole volume in memory.
+        Frames are read, processed and written a chunk at a time where the format allows (see
+        :mod:`monai_despeckle.io.streaming`); ``axis`` 1 or 2 needs the whole volume in memory.
         The output is written to a temporary location and renamed into place; on any error nothing
         is left at ``output``, and the input is never overwritten.
+
+        Args:
+            source: the input file or frames folder.
+            output: the output file (format from its suffix) or folder.
+            axis: see :meth:`run`.
+            chunk_frames: frames per chunk, or ``"auto"``: as many as the memory budget's chunk
+                share holds (:func:`monai_despeckle.budget.chunk_frames`).
+            overwrite: replace an existing output (never the input).
 
         Returns:
             The output path.
 
         Raises:
             DespeckleError: a subclass naming the file (missing, corrupt, unsupported, output
-                not allowed...).
+                not allowed, out of memory...).
         """
-        if chunk_frames < 1:
-            raise InvalidParameterError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        if axis != 0:
-            return io.save(self.run(io.load(source), axis=axis), output, overwrite=overwrite)
-        with open_source(source) as frames:
-            metadata = {**frames.header.metadata, "derivation_description": self.derivation_description()}
-            header = dataclasses.replace(frames.header, metadata=metadata)
-            with open_sink(output, header, overwrite=overwrite) as sink:
-                for result in self.iter_frames(frames.iter_chunks(chunk_frames), total=frames.num_frames):
-                    sink.write(result)
+        parse_chunk_frames(chunk_frames)
+        with naming_file(source):
+            if axis != 0:
+                return io.save(self.run(io.load(source), axis=axis), output, overwrite=overwrite)
+            with open_source(source) as frames:
+                metadata = {**frames.header.metadata, "derivation_description": self.derivation_description()}
+                header = dataclasses.replace(frames.header, metadata=metadata)
+                chunk = chunk_frames_for(frames.header, chunk_frames)
+                with open_sink(output, header, overwrite=overwrite) as sink:
+                    for result in self.iter_frames(frames.iter_chunks(chunk), total=frames.num_frames):
+                        sink.write(result)
         return Path(output)
 
     def __repr__(self) -> str:
@@ -453,4 +510,11 @@ def despeckle(
     return Despeckler(method, device=device, batch_size=batch_size, progress=progress).run(image)
 
 
-__all__ = ["DEFAULT_CHUNK_FRAMES", "Despeckler", "NetworkMethod", "despeckle"]
+__all__ = [
+    "DEFAULT_CHUNK_FRAMES",
+    "Despeckler",
+    "NetworkMethod",
+    "chunk_frames_for",
+    "despeckle",
+    "parse_chunk_frames",
+]

@@ -10,7 +10,7 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 BACKENDS: tuple[str, ...] = ("torch", "torchscript", "onnx")
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
-DEFAULT_CHUNK_FRAMES = 32  # frames read, processed and written at a time when streaming a file
+DEFAULT_CHUNK_FRAMES = "auto"  # frames streamed at a time: sized from the memory budget (budget.py)
 SIM_PREFIX = "sim:"  # `evaluate --data sim:breast`: simulated phantoms instead of a folder
 DEFAULT_EVAL_SIZE = 128  # frame side of the seed protocol's evaluation (Bhute et al. 2024)
 

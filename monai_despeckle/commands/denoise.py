@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="networks only")
     parser.add_argument(
         "--chunk-frames",
-        type=int,
         default=DEFAULT_CHUNK_FRAMES,
-        help=f"frames read and written at a time (default {DEFAULT_CHUNK_FRAMES})",
+        help="frames read and written at a time, or auto (default): as many as the memory budget "
+        "($MONAI_DESPECKLE_MEMORY_MB, default 512) holds",
     )
     parser.add_argument(
         "--frames",

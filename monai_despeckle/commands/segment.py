@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-frames",
-        type=int,
         default=DEFAULT_CHUNK_FRAMES,
-        help=f"frames read, segmented and written at a time along axis 0 (default {DEFAULT_CHUNK_FRAMES})",
+        help="frames read, segmented and written at a time along axis 0, or auto (default): as many "
+        "as the memory budget ($MONAI_DESPECKLE_MEMORY_MB, default 512) holds",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 

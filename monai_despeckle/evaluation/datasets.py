@@ -176,13 +176,11 @@ def read_frame(path: Path, size: int | None = None) -> np.ndarray:
 
 def read_mask(path: Path) -> np.ndarray:
     """A mask file as a boolean array (any non-zero label, in any channel, is structure)."""
-    from PIL import Image, UnidentifiedImageError
+    from monai_despeckle.io.raster import open_checked
+    from monai_despeckle.io.validation import reading
 
-    try:
-        with Image.open(path) as image:
-            labels = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as err:
-        raise CorruptFileError(f"cannot read mask ({err})", path) from None
+    with reading(path, "mask"), open_checked(path) as image:  # size limits before decoding
+        labels = np.asarray(image)
     return labels.max(axis=2) > 0 if labels.ndim == 3 else labels > 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from monai_despeckle.errors import OutputPathError
 from monai_despeckle.evaluation.figures import comparison_figure, metric_bars, metric_vs_noise
 from monai_despeckle.evaluation.report import summary_markdown, write_csv
 from monai_despeckle.evaluation.runner import EvalResult
+from monai_despeckle.io.safe_write import check_writable, staging_folder
 
 __all__ = ["check_output_dir", "write_report"]
 
@@ -31,6 +31,7 @@ def check_output_dir(out: str | Path, overwrite: bool = False) -> Path:
             raise OutputPathError("folder is not empty (use --overwrite to replace an earlier report)", out)
         if not (out / "results.csv").is_file():
             raise OutputPathError("folder is not empty and holds no earlier report (results.csv)", out)
+    check_writable(out)
     return out
 
 
@@ -53,9 +54,7 @@ def write_report(
         the written file paths (inside ``out``).
     """
     out = check_output_dir(out, overwrite).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staging_folder(out, ".tmp") as staging:
         write_csv(result, staging / "results.csv")
         (staging / "summary.md").write_text(summary_markdown(result, title, command), encoding="utf-8")
         if result.examples:
@@ -71,7 +70,4 @@ def write_report(
         if out.exists():
             shutil.rmtree(out)  # empty, or --overwrite was given (checked above)
         staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return sorted(out.iterdir())

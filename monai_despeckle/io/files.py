@@ -12,7 +12,7 @@ from monai_despeckle.errors import OutputPathError
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.registry import format_for_input, format_for_output
 from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.io.validation import check_input_path, check_savable
+from monai_despeckle.io.validation import check_input_path, check_savable, reading
 
 __all__ = ["load", "save"]
 
@@ -35,7 +35,8 @@ def load(path: str | Path) -> UltrasoundImage:
     """
     path = check_input_path(path).absolute()  # absolute: the input guard must survive a chdir
     fmt = format_for_input(path)
-    image = fmt.read(path)
+    with reading(path, f"{fmt.name} file"):
+        image = fmt.read(path)
     image.source = path
     image.metadata["format"] = fmt.name
     return image

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monai_despeckle import budget
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.io import raster
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
@@ -47,9 +48,11 @@ def read(folder: Path) -> UltrasoundImage:
     files = frame_files(folder)
     if not files:
         raise InvalidImageError(f"folder holds no frame images ({', '.join(FRAME_SUFFIXES)})", folder)
-    frames = []
+    frames: list[np.ndarray] = []
     for file in files:
         values = raster.read_values(file)
+        if not frames:  # the whole cine will be held: refuse it from the first frame's size
+            budget.check_whole_image(len(files), *values.shape[1:], values.dtype, folder, streamable=True)
         if values.shape[0] != 1:
             raise InvalidImageError(f"holds {values.shape[0]} frames; a frames folder needs one a file", file)
         if frames and (values.shape != frames[0].shape or values.dtype != frames[0].dtype):

@@ -14,6 +14,11 @@ import numpy as np
 DEFAULT_DIRECTION = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
+class ValuesConvertedWarning(UserWarning):
+    """Stored values were converted because the output format cannot hold the source's (e.g. float
+    values into a 16-bit PNG or DICOM): the warning names the file and the conversion."""
+
+
 class ImageKind(str, Enum):
     """What the leading axis of :attr:`UltrasoundImage.frames` means."""
 
@@ -38,16 +43,21 @@ class IntensityMapping:
         """Source values -> float32 in [0, 1]."""
         span = self.high - self.low
         scale = 1.0 / span if span > 0 else 0.0
-        out = (values.astype(np.float32) - np.float32(self.low)) * np.float32(scale)
+        out = values.astype(np.float32)  # one float32 copy, then worked on in place
+        out -= np.float32(self.low)
+        out *= np.float32(scale)
         return np.clip(out, 0.0, 1.0, out=out)
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """float values in [0, 1] -> the source dtype and range."""
-        values = np.clip(unit.astype(np.float64), 0.0, 1.0) * (self.high - self.low) + self.low
+        values = unit.astype(np.float64)  # one float64 copy, then worked on in place
+        np.clip(values, 0.0, 1.0, out=values)
+        values *= self.high - self.low
+        values += self.low
         dtype = np.dtype(self.dtype)
         if np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
-            values = np.clip(np.rint(values), info.min, info.max)
+            np.clip(np.rint(values, out=values), info.min, info.max, out=values)
         return values.astype(dtype)
 
     @classmethod

@@ -11,13 +11,16 @@ MetaImage write a 3-D image plus two key/value fields (``monai_despeckle_kind``,
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from monai_despeckle import budget
 from monai_despeckle.errors import CorruptFileError, InvalidImageError
-from monai_despeckle.io import nifti
+from monai_despeckle.io import nifti, nifti_header
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
 from monai_despeckle.io.validation import image_from_values
 
@@ -48,6 +51,40 @@ def companion_files(path: Path) -> list[Path]:
             if found and key.strip().lower() in fields and value and value.upper() not in ("LOCAL", "LIST"):
                 return [path.parent / value]
     return []
+
+
+@contextlib.contextmanager
+def quiet_itk() -> Iterator[None]:
+    """Within the block ITK prints no warnings to stderr (a header ITK repairs is checked by us)."""
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+
+
+def read_information(path: Path) -> sitk.ImageFileReader:
+    """A SimpleITK reader with the header of ``path`` read (no pixels yet).
+
+    Raises:
+        CorruptFileError: ITK cannot read the header.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        with quiet_itk():
+            reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise CorruptFileError(f"cannot read image header ({_itk_reason(err)})", path) from err
+    return reader
+
+
+def _pixel_dtype(reader: sitk.ImageFileReader) -> np.dtype:
+    """The numpy dtype of all components of one pixel (a structured size for vector pixels)."""
+    component = sitk.GetArrayViewFromImage(sitk.Image([1, 1], reader.GetPixelID())).dtype
+    count = max(1, reader.GetNumberOfComponents())
+    return np.dtype((component, (count,))) if count > 1 else component
 
 
 def _spatial_geometry(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,24 +128,29 @@ def read(path: Path) -> UltrasoundImage:
         CorruptFileError: the header or data cannot be read (including a truncated NIfTI).
         InvalidImageError: more than 4 dimensions, zero size, or non-finite values.
     """
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as err:
-        raise CorruptFileError(f"cannot read image header ({_itk_reason(err)})", path) from err
+    if nifti.is_nifti(path):
+        nifti_header.check_file(path)  # before ITK, which repairs some lying headers silently
+    reader = read_information(path)
     size = tuple(reader.GetSize())
     if len(size) > MAX_DIMENSION:
         raise InvalidImageError(f"{len(size)}-D image of size {size}; at most 4-D is supported", path)
     if 0 in size:
         raise InvalidImageError(f"image has no pixels (size {size})", path)
+    budget.check_whole_image(
+        int(np.prod(size[2:], dtype=np.int64)) if len(size) > 2 else 1,
+        size[1] if len(size) > 1 else 1,
+        size[0],
+        _pixel_dtype(reader),
+        path,
+        streamable=nifti.is_nifti(path),
+    )
     header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
     if nifti.is_nifti(path):
-        nifti.check_complete(path, header)
         nifti.check_finite(path, header)
     kind, frame_time_ms = _kind_and_frame_time(size, header, path)
     try:
-        image = reader.Execute()
+        with quiet_itk():
+            image = reader.Execute()
     except RuntimeError as err:
         raise CorruptFileError(f"cannot read image data ({_itk_reason(err)})", path) from err
     spacing, origin, direction = _spatial_geometry(image)

@@ -1,4 +1,4 @@
-"""NIfTI-specific rules on top of the SimpleITK reader/writer: time axes and truncation.
+"""NIfTI-specific rules on top of the SimpleITK reader/writer: time axes, non-finite voxels.
 
 NIfTI stores one spatial and one time unit for the whole file (``xyzt_units``); dimensions 1-3
 are space and 4 is time. A 2-D+t cine is therefore ``[X, Y, 1, T]`` with the frame interval in
@@ -9,14 +9,12 @@ time, but only when the header says so unambiguously (see :func:`third_axis_fram
 from __future__ import annotations
 
 import gzip
-import math
-import zlib
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from monai_despeckle.errors import CorruptFileError, InvalidImageError
+from monai_despeckle.errors import InvalidImageError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -64,24 +62,6 @@ def third_axis_frame_time_ms(header: dict[str, str]) -> float | None:
     return frame_time_ms(header, axis=3)
 
 
-def check_complete(path: Path, header: dict[str, str]) -> None:
-    """Raise :class:`CorruptFileError` if the file holds fewer voxel bytes than its header declares.
-
-    Written by hand because ITK's NIfTI reader silently zero-fills a truncated file.
-    """
-    rank = int(header.get("dim[0]", "0"))
-    voxels = math.prod(int(header.get(f"dim[{axis}]", "1")) for axis in range(1, rank + 1))
-    expected = int(float(header.get("vox_offset", "352"))) + voxels * int(header.get("bitpix", "8")) // 8
-    compressed = path.name.lower().endswith(".gz")
-    complete = _gzip_holds(path, expected) if compressed else path.stat().st_size >= expected
-    if not complete:
-        raise CorruptFileError(
-            f"file is truncated: its header declares {expected} bytes (header + voxels) but the "
-            f"{'compressed ' if compressed else ''}data ends early",
-            path,
-        )
-
-
 def check_finite(path: Path, header: dict[str, str]) -> None:
     """Raise :class:`InvalidImageError` if a float NIfTI holds NaN or infinite voxels.
 
@@ -94,21 +74,6 @@ def check_finite(path: Path, header: dict[str, str]) -> None:
     bad = int(np.count_nonzero(~np.isfinite(voxels)))
     if bad:
         raise InvalidImageError(f"image contains {bad} NaN or infinite voxel values", path)
-
-
-def _gzip_holds(path: Path, length: int) -> bool:
-    """Whether a gzip file decompresses to at least ``length`` bytes (reads no further)."""
-    total = 0
-    try:
-        with gzip.open(path, "rb") as stream:
-            while total < length:
-                chunk = stream.read(min(1 << 20, length - total))
-                if not chunk:
-                    return False
-                total += len(chunk)
-    except (EOFError, OSError, zlib.error):
-        return False  # truncated or damaged stream
-    return True
 
 
 def clear_time_unit(path: Path) -> None:

@@ -82,12 +82,19 @@ def format_for_input(path: Path) -> Format:
 
 
 def format_for_output(path: Path) -> Format:
-    """The format to write ``path`` with: by suffix; an existing folder or no suffix is a frames folder."""
+    """The format to write ``path`` with: by suffix; an existing folder, or a name without a dot, is a
+    frames folder; a name ending in a dot is refused."""
     if path.is_dir():
         return FRAMES_FOLDER
     suffix = suffix_of(path)
     if suffix in BY_SUFFIX:
         return BY_SUFFIX[suffix]
-    if not path.suffix:
+    if "." not in path.name.lstrip("."):  # "out", ".out": a folder of frames
         return FRAMES_FOLDER
+    if path.name.endswith("."):  # "o.nii." is a mistyped file name, not a folder
+        raise UnsupportedFormatError(
+            "output name ends with a dot; name a file with a supported suffix "
+            f"({', '.join(SUPPORTED_SUFFIXES)}) or a folder without dots",
+            path,
+        )
     raise _unsupported(path, suffix)

@@ -43,7 +43,7 @@ def check_output_path(path: Path, *, protected: Iterable[Path] = (), overwrite: 
         overwrite: allow replacing an existing output that is not protected.
 
     Raises:
-        OutputPathError: naming ``path`` and the reason.
+        OutputPathError: naming ``path`` and the reason (including a folder that cannot be written).
     """
     for source in protected:
         if _same_path(path, source):
@@ -54,15 +54,93 @@ def check_output_path(path: Path, *, protected: Iterable[Path] = (), overwrite: 
             raise OutputPathError(f"refusing to replace the folder that holds the input {source}", path)
     if path.exists() and not overwrite:
         raise OutputPathError("already exists; pass overwrite=True (--overwrite) to replace it", path)
+    check_writable(path)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output whose nearest existing folder cannot be written.
+
+    Creates (and removes) a hidden probe folder there: permission bits cannot tell a read-only
+    mount or ``/sys`` from a writable folder when running as root.
+
+    Raises:
+        OutputPathError: naming ``path`` and the operating system's reason.
+    """
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputPathError(f"cannot write here: {folder} is not a folder", path)
+    try:
+        Path(tempfile.mkdtemp(prefix=".monai-despeckle-probe.", dir=folder)).rmdir()
+    except OSError as err:
+        raise OutputPathError(f"cannot write in {folder} ({_reason(err)})", path) from err
+
+
+@contextlib.contextmanager
+def created_folder(folder: Path) -> Iterator[Path]:
+    """``folder``, created with its missing parents; if the block fails, the folders it created are
+    removed again (those still empty), so a failed run leaves no trace.
+
+    Raises:
+        OutputPathError: the folders cannot be created (read-only file system, permissions...).
+    """
+    created = _missing_folders(folder)
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputPathError(f"cannot write in {folder} ({_reason(err)})", folder) from err
+        yield folder
+    except BaseException:
+        for made in created:  # deepest first; a folder something else filled meanwhile is kept
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def staging_folder(path: Path, suffix: str = ".partial") -> Iterator[Path]:
+    """A fresh hidden folder next to ``path``, removed when the block ends, whatever happens.
+
+    Missing parent folders of ``path`` are created (and removed again if the block fails, see
+    :func:`created_folder`).
+
+    Raises:
+        OutputPathError: the folders cannot be created (read-only file system, permissions...).
+    """
+    with created_folder(path.parent):
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+        except OSError as err:
+            raise OutputPathError(f"cannot write in {path.parent} ({_reason(err)})", path) from err
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def staged_output(path: Path, *, protected: Iterable[Path] = (), overwrite: bool = False) -> Iterator[Path]:
     """Context manager yielding a staging path whose contents are renamed onto ``path`` on success.
 
-    Parent folders of ``path`` are created as needed. Every entry the writer leaves in the staging
-    folder is checked with :func:`check_output_path` before anything is moved, so a companion file
-    (``foo.raw`` next to ``foo.mhd``) can neither clobber the input nor an existing file.
+    Parent folders of ``path`` are created as needed (and removed again on failure). Every entry
+    the writer leaves in the staging folder is checked with :func:`check_output_path` before
+    anything is moved, so a companion file (``foo.raw`` next to ``foo.mhd``) can neither clobber the
+    input nor an existing file.
 
     Args:
         path: final output path.
@@ -71,12 +149,13 @@ def staged_output(path: Path, *, protected: Iterable[Path] = (), overwrite: bool
 
     Yields:
         ``<staging folder>/<path.name>``: the writer must create its output there.
+
+    Raises:
+        OutputPathError: the output is not allowed, or cannot be written (naming ``path``).
     """
     protected = [Path(p) for p in protected]
     check_output_path(path, protected=protected, overwrite=overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    try:
+    with staging_folder(path) as staging:
         yield staging / path.name
         produced = sorted(staging.iterdir(), key=lambda entry: entry.name == path.name)  # main file last
         if not any(entry.name == path.name for entry in produced):
@@ -84,10 +163,11 @@ def staged_output(path: Path, *, protected: Iterable[Path] = (), overwrite: bool
         targets = [path.parent / entry.name for entry in produced]
         for target in targets:
             check_output_path(target, protected=protected, overwrite=overwrite)
-        for entry, target in zip(produced, targets, strict=True):
-            _move_into_place(entry, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            for entry, target in zip(produced, targets, strict=True):
+                _move_into_place(entry, target)
+        except OSError as err:
+            raise OutputPathError(f"could not move the output into place ({_reason(err)})", path) from err
 
 
 def _move_into_place(entry: Path, target: Path) -> None:

@@ -7,12 +7,20 @@ rejects what cannot be an image, and builds the :class:`UltrasoundImage`; writer
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from monai_despeckle.errors import CorruptFileError, InputNotFoundError, InvalidImageError
+from monai_despeckle.errors import (
+    CorruptFileError,
+    DespeckleError,
+    InputNotFoundError,
+    InvalidImageError,
+    naming_file,
+)
 from monai_despeckle.io.color import rgb_to_gray
 from monai_despeckle.io.image import DEFAULT_DIRECTION, IntensityMapping, UltrasoundImage
 
@@ -36,6 +44,27 @@ def check_input_path(path: str | Path) -> Path:
     if path.is_file() and path.stat().st_size == 0:
         raise CorruptFileError("file is empty (0 bytes)", path)
     return path
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str = "image") -> Iterator[None]:
+    """Within the block, every failure to read ``path`` is a :class:`DespeckleError` naming it.
+
+    Our own errors pass through (given the file's name if they lack one), running out of memory
+    becomes :class:`~monai_despeckle.errors.OutOfMemoryError`, and whatever a decoder raises on a
+    hostile file (``struct.error``, ``ValueError``, ``zlib.error``...) a
+    :class:`CorruptFileError` that says what the decoder said.
+    """
+    with naming_file(path):
+        try:
+            yield
+        except (DespeckleError, MemoryError):
+            raise
+        except Exception as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else "no detail"
+            raise CorruptFileError(
+                f"cannot read {what} ({type(err).__name__}: {reason[:300]})", path
+            ) from err
 
 
 def as_frames(values: np.ndarray, path: str | Path, *, vector_pixels: bool = False) -> np.ndarray:

@@ -20,6 +20,7 @@ from monai_despeckle.runtime.batch_size import (
     choose_batch_size,
     cpu_memory_budget,
     estimate_activation_bytes_per_pixel,
+    gpu_memory_budget,
     measure_bytes_per_frame,
     parse_batch_size,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "cpu_threads",
     "crop_back",
     "estimate_activation_bytes_per_pixel",
+    "gpu_memory_budget",
     "is_exported_model",
     "load_backend",
     "measure_bytes_per_frame",

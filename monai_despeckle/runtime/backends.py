@@ -23,6 +23,7 @@ from monai_despeckle.runtime.device import cpu_threads
 
 SIZE_MULTIPLE_KEY = "size_multiple"  # ONNX metadata_props key / TorchScript extra file name
 ONNX_SUFFIXES = (".onnx",)
+MAX_SIZE_MULTIPLE = 4096  # frames are padded to a multiple of this: more would mean a bogus record
 
 
 class Backend(Protocol):
@@ -146,7 +147,7 @@ def load_backend(path: str | Path, device: torch.device) -> tuple[Backend, int]:
         raise InputNotFoundError("no such model file", path)
     if path.suffix.lower() in ONNX_SUFFIXES:
         backend = OnnxBackend(path, device)
-        return backend, int(backend.metadata.get(SIZE_MULTIPLE_KEY, "1"))
+        return backend, _size_multiple(backend.metadata.get(SIZE_MULTIPLE_KEY, ""), path)
     extra = {SIZE_MULTIPLE_KEY: ""}
     try:
         with (
@@ -156,5 +157,26 @@ def load_backend(path: str | Path, device: torch.device) -> tuple[Backend, int]:
             scripted = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except (RuntimeError, ValueError) as err:
         raise CorruptFileError(f"not a TorchScript archive ({str(err).splitlines()[0]})", path) from err
-    size_multiple = int(extra[SIZE_MULTIPLE_KEY] or 1)
-    return TorchScriptBackend(scripted, device), size_multiple
+    return TorchScriptBackend(scripted, device), _size_multiple(extra[SIZE_MULTIPLE_KEY], path)
+
+
+def _size_multiple(recorded: str | bytes, path: Path) -> int:
+    """The size multiple an exported file records (1 if none), checked to be 1 … :data:`MAX_SIZE_MULTIPLE`.
+
+    Raises:
+        CorruptFileError: naming the file, for anything but a whole number in that range.
+    """
+    text = recorded.decode("utf-8", "replace") if isinstance(recorded, bytes) else str(recorded)
+    if not text.strip():
+        return 1
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_SIZE_MULTIPLE:
+        raise CorruptFileError(
+            f"recorded {SIZE_MULTIPLE_KEY} {text.strip()[:40]!r} is not a whole number from 1 to "
+            f"{MAX_SIZE_MULTIPLE}",
+            path,
+        )
+    return value

@@ -17,15 +17,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from monai_despeckle.budget import method_budget
 from monai_despeckle.errors import InvalidParameterError
 
 CPU_PIXELS_PER_BATCH = 4 * 512 * 512  # classical filters: 4 MB of float32 input (4 frames of 512²)
-# Networks on the CPU: at most 256 MiB of activations (or 1/4 of free RAM). A CPU gains almost no
-# throughput from batches beyond a few frames, while ONNX Runtime's memory arena keeps the peak of
-# the largest batch resident: streaming a 10,000-frame 512² cine with the default model peaked at
-# 2.6 GB RSS with a 1 GiB budget (batches of 7) and at 1.1 GB with 256 MiB (batches of 1); on 56
-# frames the two batch sizes ran at 16.6 and 17.6 frames/s.
-CPU_MEMORY_BUDGET = 256 << 20
+# Networks on the CPU: at most the method's share of the memory budget (256 MiB by default, see
+# monai_despeckle.budget) or 1/4 of free RAM. A CPU gains almost no throughput from batches beyond a
+# few frames, while ONNX Runtime's memory arena keeps the peak of the largest batch resident:
+# streaming a 10,000-frame 512² cine with the default model peaked at 2.6 GB RSS with a 1 GiB
+# budget (batches of 7) and at 1.1 GB with 256 MiB (batches of 1); on 56 frames the two batch
+# sizes ran at 16.6 and 17.6 frames/s.
 MAX_CPU_BATCH = 16
 MAX_GPU_BATCH = 256
 GPU_MEMORY_FRACTION = 0.6  # of the free memory; the rest absorbs fragmentation and the output copies
@@ -94,13 +95,21 @@ def measure_bytes_per_frame(
 
 
 def cpu_memory_budget() -> int:
-    """Working memory for network activations on the CPU: :data:`CPU_MEMORY_BUDGET` or a quarter of
-    the physical memory currently available, whichever is smaller."""
+    """Working memory for network activations on the CPU: the method's share of the memory budget
+    (:func:`monai_despeckle.budget.method_budget`) or a quarter of the physical memory currently
+    available, whichever is smaller."""
+    share = method_budget()
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # not POSIX
-        return CPU_MEMORY_BUDGET
-    return int(min(CPU_MEMORY_BUDGET, max(available // 4, 1)))
+        return share
+    return int(min(share, max(available // 4, 1)))
+
+
+def gpu_memory_budget(device: torch.device) -> int:
+    """Working memory on a CUDA device: :data:`GPU_MEMORY_FRACTION` of its free memory."""
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free * GPU_MEMORY_FRACTION)
 
 
 def choose_batch_size(
@@ -131,9 +140,8 @@ def choose_batch_size(
         return fixed
     pixels = max(1, frame_shape[0] * frame_shape[1])
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
         per_frame = bytes_per_frame if bytes_per_frame else pixels * ACTIVATION_BYTES_PER_PIXEL
-        return int(min(MAX_GPU_BATCH, max(1, int(free * GPU_MEMORY_FRACTION) // per_frame)))
+        return int(min(MAX_GPU_BATCH, max(1, gpu_memory_budget(device) // per_frame)))
     if bytes_per_frame is None:
         return int(min(MAX_CPU_BATCH, max(1, CPU_PIXELS_PER_BATCH // pixels)))
     return int(min(MAX_CPU_BATCH, max(1, cpu_memory_budget() // max(1, bytes_per_frame))))

@@ -169,7 +169,11 @@ class NetworkMethod:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
             y = self.backend(x)
         if y.shape != x.shape:
-            raise RuntimeError(f"network {self.name!r} changed the shape {list(x.shape)} -> {list(y.shape)}")
+            raise InvalidParameterError(
+                f"network {self.name!r} changed the frame shape {list(x.shape)} -> {list(y.shape)}; a "
+                "despeckling network must return frames of the size it is given",
+                self.path,
+            )
         y = crop_back(y, crop).to(torch.float32).clamp(0.0, 1.0).contiguous()
         return y.to(frames.device)
 

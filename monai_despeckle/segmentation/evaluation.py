@@ -21,7 +21,6 @@ import csv
 import json
 import math
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from monai_despeckle.evaluation.datasets import image_files, mask_path, read_fra
 from monai_despeckle.evaluation.output import check_output_dir
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import UltrasoundImage
+from monai_despeckle.io.safe_write import staging_folder
 from monai_despeckle.resolver import list_bundles
 from monai_despeckle.segmentation.segmenter import Segmenter
 from monai_despeckle.segmentation.statistics import mean_std, paired_comparison, segmentation_scores
@@ -378,9 +378,7 @@ def write_segment_report(
 ) -> list[Path]:
     """Write ``results.csv``, ``summary.md``, ``config.json`` and ``overlays.png`` into ``out`` atomically."""
     out = check_output_dir(out, overwrite).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staging_folder(out, ".tmp") as staging:
         _write_csv(result, staging / "results.csv")
         (staging / "summary.md").write_text(summary_markdown(result, command), encoding="utf-8")
         (staging / "config.json").write_text(json.dumps(config or {}, indent=2) + "\n", encoding="utf-8")
@@ -388,7 +386,4 @@ def write_segment_report(
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return sorted(out.iterdir())

@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 
 from monai_despeckle import io
 from monai_despeckle.batch import folder_job
-from monai_despeckle.errors import InvalidParameterError, UnsupportedFormatError
-from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES
+from monai_despeckle.budget import DEFAULT_CHUNK_FRAMES, parse_chunk_frames
+from monai_despeckle.errors import UnsupportedFormatError, naming_file
+from monai_despeckle.inference import chunk_frames_for
 from monai_despeckle.io.registry import BY_SUFFIX, DICOM, suffix_of
 from monai_despeckle.io.safe_write import staged_output
 from monai_despeckle.io.streaming import open_sink, open_source
@@ -49,7 +50,7 @@ def segment_file(
     output: str | Path,
     *,
     axis: int = 0,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
     overwrite: bool = False,
 ) -> Path:
     """Segment every frame (or slice along ``axis``) of ``source`` into the label-map file ``output``.
@@ -61,16 +62,17 @@ def segment_file(
     """
     output = Path(output)
     _check_label_output(output)
-    if isinstance(chunk_frames, bool) or int(chunk_frames) != chunk_frames or chunk_frames < 1:
-        raise InvalidParameterError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
-    if axis != 0:
-        return io.save(segmenter.label_image(io.load(source), axis=axis), output, overwrite=overwrite)
-    with (
-        open_source(source) as frames,
-        open_sink(output, segmenter.label_header(frames.header), overwrite=overwrite) as sink,
-    ):
-        for labels in segmenter.iter_labels(frames.iter_chunks(chunk_frames), total=frames.num_frames):
-            sink.write(label_frames(labels))
+    parse_chunk_frames(chunk_frames)
+    with naming_file(source):
+        if axis != 0:
+            return io.save(segmenter.label_image(io.load(source), axis=axis), output, overwrite=overwrite)
+        with (
+            open_source(source) as frames,
+            open_sink(output, segmenter.label_header(frames.header), overwrite=overwrite) as sink,
+        ):
+            chunks = frames.iter_chunks(chunk_frames_for(frames.header, chunk_frames))
+            for labels in segmenter.iter_labels(chunks, total=frames.num_frames):
+                sink.write(label_frames(labels))
     return output
 
 
@@ -80,7 +82,7 @@ def segment_folder(
     output: str | Path,
     *,
     axis: int = 0,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
     overwrite: bool = False,
 ) -> int:
     """Segment every image file of ``source`` into the folder ``output`` (``<stem>_seg.<ext>``).

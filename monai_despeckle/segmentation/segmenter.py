@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from monai.transforms import KeepLargestConnectedComponent
 from tqdm.auto import tqdm
 
+from monai_despeckle import budget
 from monai_despeckle.bundle_format import DESPECKLER_CHECKSUM_KEY, BundleInfo, build_network
 from monai_despeckle.errors import BundleError, InvalidImageError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import resize_frame
@@ -38,6 +39,11 @@ __all__ = [
     "resolve_segmentation_bundle",
     "warn_if_despeckler_changed",
 ]
+
+# Memory a frame costs at its own size while it is segmented: its float64 copy and the
+# anti-aliasing filter's for the resize to the network's input, then the probabilities resized back
+# (float32 per class) and the argmax (int64).
+FULL_SIZE_BYTES_PER_PIXEL = 48
 
 
 def resolve_segmentation_bundle(name: str | Path) -> BundleInfo:
@@ -134,11 +140,21 @@ class Segmenter:
             probabilities = 0.5 * (both[: len(x)] + torch.flip(both[len(x) :], dims=(3,)))
         else:
             probabilities = torch.softmax(self.network(x).float(), dim=1)
-        probabilities = F.interpolate(probabilities, size=shape, mode="bilinear", align_corners=False)
-        labels = probabilities.argmax(dim=1, keepdim=True)
-        if self.keep_largest:
-            labels = torch.stack([self._largest(label) for label in labels])
-        return labels[:, 0].to("cpu", torch.uint8).numpy()
+        out = np.empty(frames.shape, dtype=np.uint8)
+        for index, frame_probabilities in enumerate(probabilities):  # full size, one frame at a time
+            full = F.interpolate(frame_probabilities[None], size=shape, mode="bilinear", align_corners=False)
+            labels = full.argmax(dim=1)
+            del full
+            if self.keep_largest:
+                labels = self._largest(labels)
+            out[index] = torch.as_tensor(labels)[0].to("cpu", torch.uint8).numpy()
+        return out
+
+    def frames_per_batch(self, frame_shape: tuple[int, int]) -> int:
+        """Frames per forward pass: ``batch_size``, fewer where the method share of the memory budget
+        cannot hold them at full size (:data:`FULL_SIZE_BYTES_PER_PIXEL` each)."""
+        per_frame = max(1, frame_shape[0] * frame_shape[1]) * FULL_SIZE_BYTES_PER_PIXEL
+        return int(max(1, min(self.batch_size, budget.method_budget() // per_frame)))
 
     def despeckle(self, frames: np.ndarray) -> np.ndarray:
         """The frames as this model expects them: despeckled by the bundle's despeckler, if it has one."""
@@ -161,8 +177,9 @@ class Segmenter:
     def _label_frames(self, frames: np.ndarray, bar: tqdm) -> np.ndarray:
         """uint8 label maps of (already despeckled) frames ``[T, H, W]``, ``batch_size`` at a time."""
         out = np.empty(frames.shape, dtype=np.uint8)
-        for start in range(0, len(frames), self.batch_size):
-            stop = min(start + self.batch_size, len(frames))
+        step = self.frames_per_batch(frames.shape[1:])
+        for start in range(0, len(frames), step):
+            stop = min(start + step, len(frames))
             out[start:stop] = self._predict_batch(frames[start:stop])
             bar.update(stop - start)
         return out

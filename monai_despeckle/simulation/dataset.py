@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import numpy as np
 
 from monai_despeckle import __version__
 from monai_despeckle.errors import InvalidParameterError, OutputPathError
+from monai_despeckle.io.safe_write import check_writable, staging_folder
 from monai_despeckle.simulation.breast import simulate_breast
 from monai_despeckle.simulation.carotid import simulate_carotid
 from monai_despeckle.simulation.sample import PhantomSample, jsonable
@@ -93,10 +92,8 @@ def write_dataset(
     simulate = _check_arguments(kind, n, size, fmt, val_fraction, phantom_kwargs)
     out_dir = Path(out_dir)
     _check_output(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     validation = _validation_indices(n, val_fraction, seed)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with staging_folder(out_dir, ".tmp") as tmp:
         tmp.chmod(0o777 & ~_current_umask())  # mkdtemp makes it private; the data set should not be
         entries: dict[str, list[dict[str, str]]] = {"training": [], "validation": []}
         records = []
@@ -141,9 +138,6 @@ def write_dataset(
         if out_dir.exists():
             out_dir.rmdir()  # checked empty above; rename needs it gone on every platform
         os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -179,6 +173,7 @@ def _check_output(out_dir: Path) -> None:
         raise OutputPathError("exists and is not a folder", out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()):
         raise OutputPathError("output folder exists and is not empty; choose a new one", out_dir)
+    check_writable(out_dir)
 
 
 def _validation_indices(n: int, val_fraction: float, seed: int) -> set[int]:

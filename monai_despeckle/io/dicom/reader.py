@@ -19,11 +19,12 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, get_decoder
 
 from monai_despeckle.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError
-from monai_despeckle.io.dicom import geometry, sop
+from monai_despeckle.io.dicom import geometry, pixel_extent, sop
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
 from monai_despeckle.io.validation import image_from_values
 
-_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIXEL_KEYWORDS = pixel_extent.PIXEL_KEYWORDS
+PIXEL_KEYWORD_KEY = "dicom_pixel_keyword"  # metadata: which element held the pixels (float or not)
 
 
 def _invert_monochrome1(values: np.ndarray, ds: Dataset) -> np.ndarray:
@@ -113,15 +114,23 @@ def read_dataset(path: Path) -> Dataset:
 
 
 def decode_frames(ds: Dataset, path: Path) -> tuple[np.ndarray, bool]:
-    """Pixels as ``[T, H, W]`` grey or ``[T, H, W, 3]`` RGB values, and whether they are colour."""
+    """Pixels as ``[T, H, W]`` grey or ``[T, H, W, 3]`` RGB values, and whether they are colour.
+
+    Number of Frames, Rows and Columns are first checked against the stored bytes (see
+    :mod:`~monai_despeckle.io.dicom.pixel_extent`) and the decoded size against the limits.
+    """
+    extent = pixel_extent.check_extent(ds, path)
+    pixel_extent.check_whole(extent, path)
     try:
         values = ds.pixel_array
     except Exception as err:  # decoders raise ValueError, RuntimeError, ... for corrupt data
         raise CorruptFileError(f"cannot decode pixel data ({err})", path) from err
     convert, is_color = _PHOTOMETRIC[str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()]
     values = convert(values, ds)
-    if int(ds.get("NumberOfFrames", 1) or 1) == 1:
+    if extent.frames == 1:
         values = values[None]
+    if values.shape[0] != extent.frames:
+        raise CorruptFileError(f"pixel data holds {values.shape[0]} of {extent.frames} frames", path)
     return values, is_color
 
 
@@ -159,6 +168,7 @@ def read(path: Path) -> UltrasoundImage:
         "ultrasound_regions": geometry.region_records(ds),
         "sop_class": sop_class,
         "photometric": str(ds.get("PhotometricInterpretation", "")),
+        PIXEL_KEYWORD_KEY: pixel_extent.pixel_keyword(ds),
     }
     for keyword in _PIXEL_KEYWORDS:
         if keyword in ds:

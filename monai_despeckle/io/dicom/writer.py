@@ -22,7 +22,9 @@ from pydicom.valuerep import format_number_as_ds
 
 from monai_despeckle import __version__
 from monai_despeckle.io.dicom import geometry, sop
-from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
+from monai_despeckle.io.dicom.reader import PIXEL_KEYWORD_KEY
+from monai_despeckle.io.dicom.stored_values import StoredValues, state_conversion, stored_values
+from monai_despeckle.io.image import ImageKind, UltrasoundImage
 from monai_despeckle.io.validation import DEFAULT_DIRECTION
 
 PATIENT_KEYWORDS = (
@@ -67,8 +69,6 @@ LOSSY_KEYWORDS = ("LossyImageCompressionRatio", "LossyImageCompressionMethod")
 DERIVED_SUFFIX = " (despeckled)"
 DEFAULT_DERIVATION = f"Speckle reduction by monai-despeckle {__version__}"
 _SERIES_DESCRIPTION_MAX = 64  # LO value length
-_DICOM_DTYPES = ("uint8", "uint16", "int8", "int16")  # what Dataset.set_pixel_data stores
-_MULTIFRAME_SC_DTYPES = {sop.MULTIFRAME_GRAY_BYTE_SC: ("uint8",), sop.MULTIFRAME_GRAY_WORD_SC: ("uint16",)}
 
 
 def _ds(value: float) -> str:
@@ -103,16 +103,32 @@ def choose_sop_class(image: UltrasoundImage, source_sop: str | None) -> str:
     return sop.SECONDARY_CAPTURE
 
 
-def pixel_values(image: UltrasoundImage, sop_class: str) -> tuple[np.ndarray, bool]:
-    """Stored values ``[T, H, W]`` and whether they are the source's own values.
+def stored_for(image: UltrasoundImage, sop_class: str) -> StoredValues:
+    """How ``image``'s frames are stored under ``sop_class`` (see :mod:`.stored_values`)."""
+    return stored_values(image.intensity, sop_class, image.metadata.get(PIXEL_KEYWORD_KEY))
 
-    The source dtype is kept when DICOM (and the SOP class) can store it; float or 32-bit data is
-    written as uint16 spanning [0, 1].
-    """
-    allowed = _MULTIFRAME_SC_DTYPES.get(sop_class, _DICOM_DTYPES)
-    if image.intensity.dtype in allowed:
-        return image.source_values(), True
-    return IntensityMapping("uint16", 0.0, 65535.0).from_unit(image.frames), False
+
+def pixel_values(image: UltrasoundImage, sop_class: str) -> tuple[np.ndarray, bool]:
+    """Stored values ``[T, H, W]`` and whether they are the source's own values."""
+    stored = stored_for(image, sop_class)
+    return stored.values(image.frames), stored.source_values
+
+
+def _set_pixels(ds: Dataset, values: np.ndarray, keyword: str) -> None:
+    """Pixel Data via pydicom, or Float / Double Float Pixel Data with the attributes they need."""
+    pixels = values if values.shape[0] > 1 else values[0]
+    if keyword == "PixelData":
+        bits = values.dtype.itemsize * 8
+        ds.set_pixel_data(pixels, "MONOCHROME2", bits_stored=bits, generate_instance_uid=False)
+        return
+    ds.Rows, ds.Columns = values.shape[1:]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = values.dtype.itemsize * 8
+    if values.shape[0] > 1:
+        ds.NumberOfFrames = values.shape[0]
+    little = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+    setattr(ds, keyword, little.tobytes())
 
 
 def _patient_and_study(ds: Dataset, source: Dataset | None, now: datetime) -> None:
@@ -214,7 +230,9 @@ def derived_dataset(image: UltrasoundImage) -> Dataset:
     source = source_header(image)
     source_sop = str(source.get("SOPClassUID", "")) if source is not None else None
     sop_class = choose_sop_class(image, source_sop)
-    values, kept_source_values = pixel_values(image, sop_class)
+    stored = stored_for(image, sop_class)
+    state_conversion(stored, image.intensity.dtype, image.source.name if image.source else "image")
+    values = stored.values(image.frames)
     now = datetime.now()
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -223,12 +241,13 @@ def derived_dataset(image: UltrasoundImage) -> Dataset:
     _patient_and_study(ds, source, now)
     _series_and_instance(ds, image, source, sop_class, now)
     _geometry(ds, image, source, values.shape)
-    if kept_source_values:
+    if stored.source_values:
         _copy(source, ds, VALUE_KEYWORDS)
+    elif stored.rescale is not None:
+        ds.RescaleSlope, ds.RescaleIntercept = (_ds(value) for value in stored.rescale)
+        ds.RescaleType = "US"  # unspecified units
     _lossy_history(ds, source)
-    pixels = values if values.shape[0] > 1 else values[0]
-    bits = values.dtype.itemsize * 8
-    ds.set_pixel_data(pixels, "MONOCHROME2", bits_stored=bits, generate_instance_uid=False)
+    _set_pixels(ds, values, stored.keyword)
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     return ds

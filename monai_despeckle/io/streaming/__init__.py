@@ -42,7 +42,7 @@ from monai_despeckle.io.streaming.dicom import DicomSink, DicomSource
 from monai_despeckle.io.streaming.folder import FramesFolderSink, FramesFolderSource
 from monai_despeckle.io.streaming.nifti import NiftiSink, NiftiSource, nifti_header
 from monai_despeckle.io.streaming.whole import InMemorySource, WholeImageSink
-from monai_despeckle.io.validation import check_input_path
+from monai_despeckle.io.validation import check_input_path, reading
 
 # format name (see monai_despeckle.io.registry) -> streamed reader; others are read whole.
 _SOURCES: dict[str, Callable[[Path], FrameSource]] = {
@@ -66,8 +66,9 @@ def open_source(path: str | Path) -> FrameSource:
     """
     path = check_input_path(path).absolute()
     fmt = format_for_input(path)
-    opener = _SOURCES.get(fmt.name)
-    return opener(path) if opener is not None else InMemorySource.load(path)
+    opener = _SOURCES.get(fmt.name, InMemorySource.load)
+    with reading(path, f"{fmt.name} file"):
+        return opener(path)
 
 
 def _sink_class(fmt: Format, header: UltrasoundImage) -> type[FrameSink]:

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from monai_despeckle import budget
 from monai_despeckle.errors import InvalidImageError, OutputPathError
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.io.registry import Format, format_for_output
 from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.io.validation import UNIT_RANGE_TOLERANCE
+from monai_despeckle.io.validation import UNIT_RANGE_TOLERANCE, reading
 
 # Source dtypes whose [0, 1] mapping does not depend on the data (see IntensityMapping.for_array).
 _FIXED_RANGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.bool_))
@@ -46,6 +47,27 @@ def streamed_mapping(dtype: np.dtype, value_range: Callable[[], tuple[float, flo
         return IntensityMapping.for_array(np.zeros(1, dtype=dtype))
     low, high = value_range()
     return IntensityMapping.for_array(np.array([low, high], dtype=dtype))
+
+
+CONVERT_BLOCK_PIXELS = 1 << 20  # stored values are computed this many pixels at a time (8 MB of float64)
+
+
+def stored_blocks(frames: np.ndarray, mapping: IntensityMapping, dtype: np.dtype) -> Iterator[np.ndarray]:
+    """The stored values of float ``[n, H, W]`` frames in C order, a bounded block at a time.
+
+    :meth:`IntensityMapping.from_unit` works in float64; converting a block at a time keeps that
+    copy to :data:`CONVERT_BLOCK_PIXELS` pixels whatever the frame size. The concatenated blocks
+    equal ``mapping.from_unit(frames)`` exactly.
+    """
+    flat = np.ascontiguousarray(frames).reshape(-1)
+    for start in range(0, flat.size, CONVERT_BLOCK_PIXELS):
+        block = mapping.from_unit(flat[start : start + CONVERT_BLOCK_PIXELS])
+        yield np.ascontiguousarray(block, dtype=dtype)
+
+
+def range_chunk_frames(frame_shape: tuple[int, int], dtype: np.dtype) -> int:
+    """Frames per chunk of the pass that finds a 16-bit or float image's value range (budget-sized)."""
+    return budget.chunk_frames(frame_shape, np.dtype(dtype).itemsize)
 
 
 def value_range(chunks: Iterator[np.ndarray], path: Path) -> tuple[float, float]:
@@ -101,7 +123,12 @@ class FrameSource(ABC):
         """
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        for values in self.iter_values(chunk_frames):
+        chunks = self.iter_values(chunk_frames)
+        while True:
+            with reading(self.header.source or "input", "pixel data"):  # a decoder failing mid-stream
+                values = next(chunks, None)
+            if values is None:
+                return
             yield self.header.intensity.to_unit(values) if unit else values
 
     def read_all(self) -> UltrasoundImage:

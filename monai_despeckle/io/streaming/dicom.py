@@ -27,12 +27,14 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder, iter_pixels
 
 from monai_despeckle.errors import CorruptFileError
-from monai_despeckle.io.dicom import geometry, reader, sop, writer
+from monai_despeckle.io.dicom import geometry, pixel_extent, reader, sop, writer
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
 from monai_despeckle.io.streaming.base import (
     FrameSink,
     FrameSource,
     placeholder_frames,
+    range_chunk_frames,
+    stored_blocks,
     streamed_mapping,
     value_range,
 )
@@ -90,7 +92,7 @@ class DicomSource(FrameSource):
             return InMemorySource.load(path)
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)
-        num_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        num_frames = pixel_extent.check_extent(ds, path).frames
         row_mm, column_mm, spacing_source = geometry.in_plane_spacing(ds, path)
         frame_time = geometry.frame_time_ms(ds)
         sop_class = str(ds.get("SOPClassUID", ""))
@@ -101,6 +103,7 @@ class DicomSource(FrameSource):
             "ultrasound_regions": geometry.region_records(ds),
             "sop_class": sop_class,
             "photometric": str(ds.get("PhotometricInterpretation", "")),
+            reader.PIXEL_KEYWORD_KEY: "PixelData",
         }
         del ds.PixelData
         metadata["dicom"] = copy.deepcopy(ds)
@@ -119,7 +122,12 @@ class DicomSource(FrameSource):
         frames = source._iter_frames(indices=[0])
         first = next(frames)
         frames.close()
-        header.intensity = streamed_mapping(first.dtype, lambda: value_range(source.iter_values(64), path))
+        header.intensity = streamed_mapping(
+            first.dtype,
+            lambda: value_range(
+                source.iter_values(range_chunk_frames(source.frame_shape, first.dtype)), path
+            ),
+        )
         return source
 
     def _grey(self, frame: np.ndarray) -> np.ndarray:
@@ -172,17 +180,16 @@ class DicomSink(FrameSink):
         )
         self._staging = staging
         self._dataset = writer.derived_dataset(stand_in)
-        self._sop_class = str(self._dataset.SOPClassUID)
+        self._stored = writer.stored_for(stand_in, str(self._dataset.SOPClassUID))
+        self._dtype = np.dtype(self._stored.mapping.dtype).newbyteorder("<")
         self._pixels_path = staging.with_name(f".{staging.name}.pixels")
         self._pixels = self._pixels_path.open("wb")
         self._length = 0
 
     def _write(self, frames: np.ndarray) -> None:
-        chunk = UltrasoundImage(frames, intensity=self.header.intensity)
-        values, _ = writer.pixel_values(chunk, self._sop_class)
-        little = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
-        self._pixels.write(little.reshape(-1).view(np.uint8))
-        self._length += little.nbytes
+        for values in stored_blocks(frames, self._stored.mapping, self._dtype):
+            self._pixels.write(values.view(np.uint8))
+            self._length += values.nbytes
 
     def _finish(self) -> None:
         if self._length % 2:
@@ -191,7 +198,7 @@ class DicomSink(FrameSink):
         self._dataset.NumberOfFrames = self.header.num_frames
         try:
             with self._pixels_path.open("rb") as pixels:
-                self._dataset.PixelData = pixels  # pydicom 3 copies a buffered value while saving
+                setattr(self._dataset, self._stored.keyword, pixels)  # pydicom 3 copies a buffered value
                 self._dataset.save_as(self._staging, enforce_file_format=True)
         finally:
             self._pixels_path.unlink(missing_ok=True)

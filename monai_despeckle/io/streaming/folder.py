@@ -18,6 +18,7 @@ from monai_despeckle.io.streaming.base import (
     FrameSink,
     FrameSource,
     placeholder_frames,
+    range_chunk_frames,
     streamed_mapping,
     value_range,
 )
@@ -55,7 +56,12 @@ class FramesFolderSource(FrameSource):
             source=folder,
         )
         source = cls(header, folder, files, first.dtype)
-        header.intensity = streamed_mapping(first.dtype, lambda: value_range(source.iter_values(64), folder))
+        header.intensity = streamed_mapping(
+            first.dtype,
+            lambda: value_range(
+                source.iter_values(range_chunk_frames(source.frame_shape, first.dtype)), folder
+            ),
+        )
         return source
 
     @staticmethod

@@ -23,15 +23,17 @@ from typing import BinaryIO
 
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 
 from monai_despeckle.errors import CorruptFileError
-from monai_despeckle.io import itk_formats, nifti
+from monai_despeckle.io import itk_formats
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.nifti_header import check_file as check_nifti_file
 from monai_despeckle.io.streaming.base import (
     FrameSink,
     FrameSource,
     placeholder_frames,
+    range_chunk_frames,
+    stored_blocks,
     streamed_mapping,
     value_range,
 )
@@ -46,16 +48,6 @@ _GZIP_LEVEL = 6
 
 def _is_gzip(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
-
-
-def _itk_header(path: Path) -> sitk.ImageFileReader:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as err:
-        raise CorruptFileError(f"cannot read image header ({itk_formats._itk_reason(err)})", path) from err
-    return reader
 
 
 class NiftiSource(FrameSource):
@@ -74,12 +66,12 @@ class NiftiSource(FrameSource):
         Raises:
             CorruptFileError, InvalidImageError: as :func:`monai_despeckle.io.load`.
         """
-        reader = _itk_header(path)
+        check_nifti_file(path)  # before ITK, which repairs some lying headers silently
+        reader = itk_formats.read_information(path)
         size = tuple(reader.GetSize())
         if len(size) > itk_formats.MAX_DIMENSION or 0 in size or reader.GetNumberOfComponents() != 1:
             return InMemorySource.load(path)  # the whole-image reader reports (or converts) these
         header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
-        nifti.check_complete(path, header)
         kind, frame_time_ms = itk_formats._kind_and_frame_time(size, header, path)
         try:
             proxy = nib.load(path).dataobj
@@ -114,7 +106,8 @@ class NiftiSource(FrameSource):
             int(proxy.offset),
         )
         source.header.intensity = streamed_mapping(
-            dtype.newbyteorder("="), lambda: value_range(source.iter_values(64), path)
+            dtype.newbyteorder("="),
+            lambda: value_range(source.iter_values(range_chunk_frames(source.frame_shape, dtype)), path),
         )
         return source
 
@@ -204,8 +197,8 @@ class NiftiSink(FrameSink):
         self._stream.write(b"\x00" * (_NIFTI1_DATA_OFFSET - self._stream.tell()))
 
     def _write(self, frames: np.ndarray) -> None:
-        values = np.ascontiguousarray(self.header.intensity.from_unit(frames), dtype=self._dtype)
-        self._stream.write(values.reshape(-1).view(np.uint8))
+        for values in stored_blocks(frames, self.header.intensity, self._dtype):
+            self._stream.write(values.view(np.uint8))
 
     def _finish(self) -> None:
         self._stream.close()
