@@ -452,7 +452,7 @@ def plot_speed_quality(rows: Sequence[BenchmarkRow], path: str | Path) -> Path:
     axes.set_xlabel(f"frames/s (median of interleaved passes, {measured[0].device})")
     axes.set_ylabel("SSIM against the clean phantom")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(title="frame size", loc="lower left", fontsize=8)
+    axes.legend(title="frame size", loc="upper left", fontsize=8)
     axes.set_title("Speed against quality on the same phantoms")
     figure.tight_layout()
     target = Path(path)
