@@ -110,9 +110,24 @@ def chunk_frames(
     fixed = parse_chunk_frames(requested)
     if fixed is not None:
         return fixed
+    return int(min(MAX_CHUNK_FRAMES, max(1, _frames_held(frame_shape, source_itemsize, budget))))
+
+
+def _frames_held(frame_shape: tuple[int, int], source_itemsize: int, budget: int | None) -> int:
+    """How many frames the budget's chunk share holds (possibly 0)."""
     budget = memory_budget() if budget is None else budget
     per_frame = max(1, frame_shape[0] * frame_shape[1]) * (source_itemsize + HELD_BYTES_PER_PIXEL)
-    return int(min(MAX_CHUNK_FRAMES, max(1, CHUNK_SHARE * budget // per_frame)))
+    return int(CHUNK_SHARE * budget // per_frame)
+
+
+def overlapped_chunk_frames(
+    frame_shape: tuple[int, int], source_itemsize: int, in_flight: int, *, budget: int | None = None
+) -> int | None:
+    """Frames per chunk when ``in_flight`` chunks are held at once (reading and writing overlapped
+    with the computation), or None when the chunk share cannot hold one frame per chunk in flight.
+    """
+    held = _frames_held(frame_shape, source_itemsize, budget)
+    return min(MAX_CHUNK_FRAMES, held // in_flight) if held >= in_flight else None
 
 
 def _round_down(value: float, multiple: int) -> int:

@@ -10,6 +10,7 @@ SIGHUP into one line and status 128 + the signal's number, after every partial o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -111,5 +112,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
+def console_main() -> None:
+    """The ``monai-despeckle`` console script: :func:`main`, then an exit without interpreter teardown.
+
+    When :func:`main` returns every output is complete, closed and renamed into place (or removed),
+    so what is left is Python's teardown of torch, ONNX Runtime and their thread pools: about half
+    a second on two cores, a twentieth of a 200-frame run. Standard streams and logging are flushed
+    first; nothing of this package relies on exit handlers.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

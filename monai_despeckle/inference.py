@@ -19,6 +19,7 @@ unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import math
@@ -30,17 +31,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.inferers import SliceInferer
 from torch import nn
 from tqdm.auto import tqdm
 
 from monai_despeckle import __version__, io
 from monai_despeckle.budget import chunk_frames as budget_chunk_frames
-from monai_despeckle.budget import parse_chunk_frames, tile_shape
+from monai_despeckle.budget import overlapped_chunk_frames, parse_chunk_frames, tile_shape
 from monai_despeckle.defaults import default_method_name
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError, naming_file
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.streaming import open_sink, open_source
+from monai_despeckle.io.streaming.overlap import WriteBehind, read_ahead
 from monai_despeckle.methods import Method
 from monai_despeckle.options import BACKENDS, DEFAULT_CHUNK_FRAMES
 from monai_despeckle.resolver import FILE, method_spec
@@ -58,6 +59,9 @@ from monai_despeckle.runtime import (
 )
 from monai_despeckle.runtime.tiling import run_tiled
 
+# run_file overlaps reading and writing with the method (io.streaming.overlap): a chunk being
+# decoded, one read ahead, one computed, one queued for writing and one being written
+CHUNKS_IN_FLIGHT = 5
 PROBE_SIDE = 256  # CUDA: memory per pixel is measured on a probe of at most this side
 AXES = (0, 1, 2)
 ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # run, and export to, ONNX
@@ -393,6 +397,8 @@ class Despeckler:
         constant weight 1, so the result is exactly the method's output on each slice.
         """
         slice_shape = tuple(size for dim, size in enumerate(frames.shape) if dim != axis)
+        from monai.inferers import SliceInferer  # here: MONAI takes seconds to import; only axis 1/2 need it
+
         inferer = SliceInferer(
             spatial_dim=axis,
             roi_size=slice_shape,
@@ -480,10 +486,22 @@ class Despeckler:
             with open_source(source) as frames:
                 metadata = {**frames.header.metadata, "derivation_description": self.derivation_description()}
                 header = dataclasses.replace(frames.header, metadata=metadata)
-                chunk = chunk_frames_for(frames.header, chunk_frames)
+                overlapped = None
+                if chunk_frames == "auto":  # overlap only where the budget holds every chunk in flight
+                    itemsize = np.dtype(frames.header.intensity.dtype).itemsize
+                    overlapped = overlapped_chunk_frames(frames.frame_shape, itemsize, CHUNKS_IN_FLIGHT)
                 with open_sink(output, header, overwrite=overwrite) as sink:
-                    for result in self.iter_frames(frames.iter_chunks(chunk), total=frames.num_frames):
-                        sink.write(result)
+                    if overlapped is None:
+                        chunk = chunk_frames_for(frames.header, chunk_frames)
+                        for result in self.iter_frames(frames.iter_chunks(chunk), total=frames.num_frames):
+                            sink.write(result)
+                    else:
+                        with (
+                            WriteBehind(sink.write) as write,
+                            contextlib.closing(read_ahead(frames.iter_chunks(overlapped))) as chunks,
+                        ):
+                            for result in self.iter_frames(chunks, total=frames.num_frames):
+                                write(result)
         return Path(output)
 
     def __repr__(self) -> str:

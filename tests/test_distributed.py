@@ -20,7 +20,8 @@ import torch
 from monai_despeckle.bundles import install_weights
 from monai_despeckle.engines import train_dae
 from monai_despeckle.errors import InvalidParameterError
-from monai_despeckle.networks import PatchDiscriminator, Pix2PixGenerator, Speckle2Self, build_network
+from monai_despeckle.networks import Pix2PixGenerator, Speckle2Self, build_network
+from monai_despeckle.networks.patch_gan import PatchDiscriminator
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "despeckle_dae_skip"

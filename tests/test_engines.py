@@ -36,7 +36,8 @@ from monai_despeckle.errors import (
     OutputPathError,
 )
 from monai_despeckle.losses import Speckle2SelfLoss
-from monai_despeckle.networks import PatchDiscriminator, Pix2PixGenerator, Speckle2Self, build_network
+from monai_despeckle.networks import Pix2PixGenerator, Speckle2Self, build_network
+from monai_despeckle.networks.patch_gan import PatchDiscriminator
 from monai_despeckle.simulation import write_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -11,12 +11,12 @@ from monai_despeckle.networks import (
     NETWORKS,
     PAPER_FEATURES,
     DenoisingAutoencoder,
-    PatchDiscriminator,
     Pix2PixGenerator,
     Speckle2Self,
     Speckle2SelfInference,
     build_network,
 )
+from monai_despeckle.networks.patch_gan import PatchDiscriminator
 from monai_despeckle.networks.speckle2self import image_statistics
 from monai_despeckle.simulation import PHANTOMS
 from monai_despeckle.speckle import multiscale_views

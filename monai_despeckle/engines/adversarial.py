@@ -43,7 +43,8 @@ from monai_despeckle.engines.workflow import (
     start,
 )
 from monai_despeckle.losses import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
-from monai_despeckle.networks import PatchDiscriminator, Pix2PixGenerator
+from monai_despeckle.networks import Pix2PixGenerator
+from monai_despeckle.networks.patch_gan import PatchDiscriminator
 
 __all__ = [
     "PIX2PIX_BETAS",
@@ -115,7 +116,7 @@ class Pix2PixTrainer(AdversarialTrainer):
         max_epochs: number of epochs.
         train_data_loader: batches of pairs.
         generator: the :class:`~monai_despeckle.networks.Pix2PixGenerator`.
-        discriminator: the conditional :class:`~monai_despeckle.networks.PatchDiscriminator`.
+        discriminator: the conditional :class:`~monai_despeckle.networks.patch_gan.PatchDiscriminator`.
         g_optimizer: generator optimiser.
         d_optimizer: discriminator optimiser.
         generator_loss: adversarial + λ·L1 (:class:`~monai_despeckle.losses.Pix2PixGeneratorLoss`).
@@ -180,7 +181,8 @@ def train_pix2pix(
     Args:
         config: the run's settings; ``config.model`` holds
             :class:`~monai_despeckle.networks.Pix2PixGenerator` keyword arguments and may hold
-            ``"discriminator"``: :class:`~monai_despeckle.networks.PatchDiscriminator` keyword arguments.
+            ``"discriminator"``: keyword arguments of
+            :class:`~monai_despeckle.networks.patch_gan.PatchDiscriminator`.
         train_handlers: more handlers to attach to the trainer (objects with ``attach(engine)``).
         lambda_l1: weight λ of the L1 term against the adversarial one (pix2pix: 100; larger
             trusts the paired clean target more, smaller lets the discriminator shape texture).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
-from skimage.restoration import denoise_nl_means
 
 from monai_despeckle.errors import MissingDependencyError
 from monai_despeckle.filters.base import check_image_2d, check_positive
@@ -53,6 +52,8 @@ def nlm(
     if h <= 0:  # a constant image (σ = 0): nothing to average
         return array.copy()
     check_positive(h, "nlm", "h")
+    from skimage.restoration import denoise_nl_means  # here: a slow import only NLM needs
+
     out = denoise_nl_means(
         array,
         patch_size=int(patch_size),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.filters.base import check_image_2d, check_positive, check_window
@@ -88,6 +88,8 @@ def wiener(image: np.ndarray, size: int = 5, noise: float | None = None) -> np.n
         raise InvalidImageError(
             f"wiener: a {size}×{size} window needs at least {pad + 1}×{pad + 1} pixels, got {array.shape}"
         )
+    from scipy import signal  # here: scipy.signal costs half a second of every command's start-up
+
     padded = np.pad(array.astype(np.float64), pad, mode="reflect")
     with np.errstate(divide="ignore", invalid="ignore"):  # flat windows: SciPy returns their mean
         out = signal.wiener(padded, (size, size), noise)

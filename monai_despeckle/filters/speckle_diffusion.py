@@ -38,8 +38,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.networks.layers import separable_filtering
-from monai.networks.layers.convutils import gaussian_1d
 
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.filters.base import as_frames, check_positive, check_window
@@ -67,6 +65,11 @@ def _smoothed(frames: torch.Tensor, sigma: float) -> torch.Tensor:
     """``frames`` blurred by a Gaussian of ``sigma`` px with replicated borders (identity for 0)."""
     if sigma == 0:
         return frames
+    # imported here: MONAI takes seconds to import, and every command that lists methods loads
+    # this module, while only SRAD's smoothing needs it
+    from monai.networks.layers import separable_filtering
+    from monai.networks.layers.convutils import gaussian_1d
+
     kernel = gaussian_1d(torch.tensor(sigma), truncated=3.0).to(frames)
     return separable_filtering(frames, [kernel, kernel], mode="replicate")
 

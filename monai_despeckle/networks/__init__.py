@@ -6,6 +6,8 @@ inference engine pads to it and crops back). :func:`build_network` builds them b
 bundle configs and the engine need no import paths::
 
     {"_target_": "monai_despeckle.networks.build_network", "name": "dae_skip"}
+
+pix2pix's discriminator, used in training only, is :mod:`monai_despeckle.networks.patch_gan`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.networks.dae_skip import PAPER_FEATURES, REALTIME_FEATURES, DenoisingAutoencoder
-from monai_despeckle.networks.pix2pix import PatchDiscriminator, Pix2PixGenerator
+from monai_despeckle.networks.pix2pix import Pix2PixGenerator
 from monai_despeckle.networks.segmentation import segmentation_unet
 from monai_despeckle.networks.speckle2self import (
     ResidualBlock,
@@ -33,7 +35,6 @@ __all__ = [
     "PAPER_FEATURES",
     "REALTIME_FEATURES",
     "DenoisingAutoencoder",
-    "PatchDiscriminator",
     "Pix2PixGenerator",
     "ResidualBlock",
     "Speckle2Self",

@@ -1,4 +1,4 @@
-"""pix2pix for despeckling: a U-Net generator and a conditional 70×70 PatchGAN discriminator.
+"""pix2pix for despeckling: the U-Net generator (the discriminator is :mod:`.patch_gan`).
 
 Isola et al., "Image-to-image translation with conditional adversarial networks", CVPR 2017;
 used for ultrasound despeckling by Vieira et al., IEEE Access 12:45811 (2024), trained on
@@ -19,13 +19,11 @@ LeakyReLU 0.2, N(0, 0.02) initialisation).
 from __future__ import annotations
 
 import torch
-from monai.networks.nets import PatchDiscriminator as MonaiPatchDiscriminator
-from monai.networks.utils import normal_init
 from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
 
-__all__ = ["PatchDiscriminator", "Pix2PixGenerator", "to_signed"]
+__all__ = ["Pix2PixGenerator", "to_signed"]
 
 MAX_MULTIPLIER = 8  # widths stop doubling at 8 × base, as in pix2pix (C64-C128-C256-C512-C512...)
 
@@ -112,6 +110,10 @@ class Pix2PixGenerator(nn.Module):
             out_ch = out_channels if outermost else widths[level - 1]
             ups.append(_up(in_ch, out_ch, outermost, dropout if k < dropout_layers else 0.0))
         self.ups = nn.ModuleList(ups)
+        # imported here: MONAI takes seconds to import, and inference (weights loaded over this
+        # initialisation) needs none of it
+        from monai.networks.utils import normal_init
+
         self.apply(normal_init)  # N(0, 0.02) convolutions, N(1, 0.02) BatchNorm scales, as pix2pix
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,42 +129,3 @@ class Pix2PixGenerator(nn.Module):
                 h = torch.cat([h, skips.pop()], dim=1)
             h = up(h)
         return (torch.tanh(h) + 1.0) * 0.5
-
-
-class PatchDiscriminator(MonaiPatchDiscriminator):
-    """Conditional 70×70 PatchGAN: MONAI's PatchDiscriminator returning the patch logits only.
-
-    The input is ``cat(speckled, candidate)`` on the channel axis (:meth:`pair`), 2 channels for
-    B-mode; the output ``[N, 1, H/8 - 2, W/8 - 2]`` holds one real/fake logit per overlapping patch
-    (no sigmoid: losses use ``binary_cross_entropy_with_logits``).
-
-    Args:
-        in_channels: channels of the condition and the candidate together.
-        features: channels of the first layer (64 in pix2pix), doubled at each layer.
-        num_layers: layers after the first (3 gives the 70×70 receptive field).
-    """
-
-    def __init__(self, in_channels: int = 2, features: int = 64, num_layers: int = 3) -> None:
-        super().__init__(
-            spatial_dims=2,
-            channels=features,
-            in_channels=in_channels,
-            out_channels=1,
-            num_layers_d=num_layers,
-        )
-
-    @staticmethod
-    def pair(condition: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-        """The discriminator's input: the speckled condition and a (real or generated) clean candidate.
-
-        Both in [0, 1]; the pair is mapped to [-1, 1], the scale pix2pix's discriminator sees.
-        """
-        return to_signed(torch.cat([condition, candidate], dim=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """Patch logits of ``x`` ``[N, in_channels, H, W]``."""
-        return super().forward(x)[-1]
-
-    def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every layer's output, the logits last (for feature-matching losses)."""
-        return super().forward(x)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from monai.networks.nets import UNet
 from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
@@ -51,6 +50,8 @@ def segmentation_unet(
         )
     if out_channels < 2:
         raise InvalidParameterError(f"out_channels counts the background too: >= 2, got {out_channels}")
+    from monai.networks.nets import UNet  # here: MONAI takes seconds to import (despeckling needs none)
+
     network = UNet(
         spatial_dims=2,
         in_channels=1,

@@ -25,7 +25,7 @@ import nibabel as nib
 import numpy as np
 
 from monai_despeckle.errors import CorruptFileError
-from monai_despeckle.io import itk_formats
+from monai_despeckle.io import itk_formats, nifti
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
 from monai_despeckle.io.nifti_header import check_file as check_nifti_file
 from monai_despeckle.io.streaming.base import (
@@ -43,7 +43,6 @@ from monai_despeckle.io.streaming.whole import InMemorySource
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _NIFTI1_DATA_OFFSET = 352  # 348-byte header + 4-byte extension flag (no extensions)
 _XFORM_SCANNER = 1  # NIFTI_XFORM_SCANNER_ANAT, as ITK writes
-_GZIP_LEVEL = 6
 
 
 def _is_gzip(path: Path) -> bool:
@@ -189,7 +188,7 @@ class NiftiSink(FrameSink):
         self._dtype = header.get_data_dtype()
         # Kept open across write() calls and closed in _finish/_abort, hence no 'with'.
         if _is_gzip(staging):
-            self._stream: BinaryIO = gzip.open(staging, "wb", compresslevel=_GZIP_LEVEL)  # noqa: SIM115
+            self._stream: BinaryIO = gzip.open(staging, "wb", compresslevel=nifti.GZIP_LEVEL)  # noqa: SIM115
         else:
             self._stream = staging.open("wb")
         header.write_to(self._stream)
