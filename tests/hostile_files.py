@@ -205,7 +205,8 @@ def dicom_float_nan(tmp: Path) -> Path:
     return path
 
 
-def _dicom_header(path: Path, sop_class: str, *, with_pixels: bool) -> Path:
+def dicom_header(path: Path, sop_class: str, *, with_pixels: bool) -> Path:
+    """A minimal DICOM file of ``sop_class``, with a 4 × 4 image or without pixels."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -220,11 +221,11 @@ def _dicom_header(path: Path, sop_class: str, *, with_pixels: bool) -> Path:
 
 
 def dicom_without_pixels(tmp: Path) -> Path:
-    return _dicom_header(tmp / "no_pixels.dcm", UltrasoundImageStorage, with_pixels=False)
+    return dicom_header(tmp / "no_pixels.dcm", UltrasoundImageStorage, with_pixels=False)
 
 
 def dicom_structured_report(tmp: Path) -> Path:
-    return _dicom_header(tmp / "report.dcm", BasicTextSRStorage, with_pixels=False)
+    return dicom_header(tmp / "report.dcm", BasicTextSRStorage, with_pixels=False)
 
 
 def dicom_rt_structure_set(tmp: Path) -> Path:

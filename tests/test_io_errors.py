@@ -5,10 +5,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from hostile_files import dicom_header
 from PIL import Image
 from pydicom import examples
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+from pydicom.uid import BasicTextSRStorage, UltrasoundImageStorage
 
 from monai_despeckle import io
 from monai_despeckle.errors import CorruptFileError, DespeckleError, InvalidImageError, UnsupportedFormatError
@@ -28,20 +28,6 @@ def _noise_png(path: Path) -> Path:
 
 def _nifti(path: Path, data: np.ndarray) -> Path:
     nib.save(nib.Nifti1Image(data, np.eye(4)), path)
-    return path
-
-
-def _dicom_header(path: Path, sop_class: str, *, with_pixels: bool) -> Path:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
-    ds.PatientName = "Bad^Input"
-    if with_pixels:
-        ds.set_pixel_data(np.zeros((4, 4), np.uint8), "MONOCHROME2", 8)
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.save_as(path, enforce_file_format=True)
     return path
 
 
@@ -99,11 +85,11 @@ def _png_as_dicom(tmp):
 
 
 def _dicom_without_pixels(tmp):
-    return _dicom_header(tmp / "nopixels.dcm", UltrasoundImageStorage, with_pixels=False)
+    return dicom_header(tmp / "nopixels.dcm", UltrasoundImageStorage, with_pixels=False)
 
 
 def _structured_report(tmp):
-    return _dicom_header(tmp / "report.dcm", BasicTextSRStorage, with_pixels=False)
+    return dicom_header(tmp / "report.dcm", BasicTextSRStorage, with_pixels=False)
 
 
 def _rt_structure_set(tmp):
