@@ -490,18 +490,17 @@ class Despeckler:
                 if chunk_frames == "auto":  # overlap only where the budget holds every chunk in flight
                     itemsize = np.dtype(frames.header.intensity.dtype).itemsize
                     overlapped = overlapped_chunk_frames(frames.frame_shape, itemsize, CHUNKS_IN_FLIGHT)
-                with open_sink(output, header, overwrite=overwrite) as sink:
+                with open_sink(output, header, overwrite=overwrite) as sink, contextlib.ExitStack() as stack:
                     if overlapped is None:
-                        chunk = chunk_frames_for(frames.header, chunk_frames)
-                        for result in self.iter_frames(frames.iter_chunks(chunk), total=frames.num_frames):
-                            sink.write(result)
-                    else:
-                        with (
-                            WriteBehind(sink.write) as write,
-                            contextlib.closing(read_ahead(frames.iter_chunks(overlapped))) as chunks,
-                        ):
-                            for result in self.iter_frames(chunks, total=frames.num_frames):
-                                write(result)
+                        chunks = frames.iter_chunks(chunk_frames_for(frames.header, chunk_frames))
+                        write = sink.write
+                    else:  # both threads are stopped and joined before the sink is finished or removed
+                        write = stack.enter_context(WriteBehind(sink.write))
+                        chunks = stack.enter_context(
+                            contextlib.closing(read_ahead(frames.iter_chunks(overlapped)))
+                        )
+                    for result in self.iter_frames(chunks, total=frames.num_frames):
+                        write(result)
         return Path(output)
 
     def __repr__(self) -> str:

@@ -58,22 +58,25 @@ def _partial_output_started(folder: Path, suffix: str) -> bool:
     return any(entry.stat().st_size > 0 for entry in stagings[0].glob(".*.pixels"))
 
 
-SIGNAL_CASES = [
-    (signal.SIGTERM, ".nii.gz"),
-    (signal.SIGTERM, ".dcm"),
-    (signal.SIGHUP, ".nii"),
-    (signal.SIGINT, ".dcm"),
+SIGNAL_CASES = [  # a fixed chunk of 1 runs serially; "auto" reads ahead and writes behind in threads
+    (signal.SIGTERM, ".nii.gz", "1"),
+    (signal.SIGTERM, ".dcm", "1"),
+    (signal.SIGHUP, ".nii", "1"),
+    (signal.SIGINT, ".dcm", "1"),
+    (signal.SIGTERM, ".nii.gz", "auto"),
 ]
 
 
-@pytest.mark.parametrize(("signum", "suffix"), SIGNAL_CASES, ids=[f"{s.name}-{x}" for s, x in SIGNAL_CASES])
-def test_a_signal_mid_run_leaves_nothing_behind(tmp_path, signum, suffix):
+@pytest.mark.parametrize(
+    ("signum", "suffix", "chunk"), SIGNAL_CASES, ids=[f"{s.name}-{x}-{c}" for s, x, c in SIGNAL_CASES]
+)
+def test_a_signal_mid_run_leaves_nothing_behind(tmp_path, signum, suffix, chunk):
     source = _cine(tmp_path / "cine.nii", num_frames=300, side=160)
     out_folder = tmp_path / "results" / "today"  # created by the run, so it must go too
     output = out_folder / f"despeckled{suffix}"
     command = [*console_script(), "denoise", str(source), str(output), "--method", "nlm"]
     process = subprocess.Popen(
-        [*command, "--chunk-frames", "1", "--no-progress"],
+        [*command, "--chunk-frames", chunk, "--no-progress"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -73,7 +73,8 @@ def test_write_behind_raises_a_write_error_and_stops_on_the_callers_error():
         write(1)
         write(2)
         raise KeyboardInterrupt
-    assert written in ([1], [1, 2], []) and _background_threads() == []  # nothing after the stop
+    # item 2 was queued but never written: the stop came first (item 1 too, if it was not yet taken)
+    assert written in ([], [1]) and _background_threads() == []
 
 
 def test_overlapped_run_file_equals_the_serial_run(tmp_path):
