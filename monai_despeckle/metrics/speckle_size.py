@@ -80,6 +80,27 @@ def _covariance(residual: np.ndarray, tissue: np.ndarray, axis: int, max_lag: in
     return np.where(pairs > 0.25 * pairs[0], numerator / np.maximum(pairs, 1.0), 0.0)
 
 
+def _wide_gaussian_filter(array: np.ndarray, sigma: float, axis: int) -> np.ndarray:
+    """``ndimage.gaussian_filter1d(array, sigma, axis, mode="reflect")``, computed by FFT.
+
+    The trend windows are up to 40 px wide (321 taps); convolving them directly was 70 % of the
+    estimate's time on a 512² frame. The same truncated kernel (4 σ) is applied to the same
+    reflected borders, so the result equals scipy's to rounding.
+    """
+    radius = int(4.0 * sigma + 0.5)
+    taps = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    kernel /= kernel.sum()
+    moved = np.moveaxis(np.asarray(array, dtype=np.float64), axis, -1)
+    length = moved.shape[-1]
+    pad = [(0, 0)] * (moved.ndim - 1) + [(radius, radius)]
+    padded = np.pad(moved, pad, mode="symmetric")  # scipy's "reflect": d c b a | a b c d
+    size = padded.shape[-1] + 2 * radius
+    spectrum = np.fft.rfft(padded, size, axis=-1) * np.fft.rfft(kernel, size)
+    smoothed = np.fft.irfft(spectrum, size, axis=-1)[..., 2 * radius : 2 * radius + length]
+    return np.moveaxis(smoothed, -1, axis)
+
+
 def _gaussian(lags: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * (lags / sigma) ** 2) / (np.sqrt(2.0 * np.pi) * sigma)
 
@@ -123,10 +144,8 @@ def _frame_size(frame: np.ndarray, mask: np.ndarray | None) -> SpeckleSize:
         # Structure is removed along the measured axis only: tissue layers run across the beam,
         # so an isotropic high-pass would leave them and widen the lateral peak.
         # the trend of the tissue alone (normalised convolution): background must not pull it down
-        weight = ndimage.gaussian_filter1d(tissue.astype(np.float64), background_sigma, axis=axis)
-        trend = ndimage.gaussian_filter1d(frame * tissue, background_sigma, axis=axis) / np.maximum(
-            weight, 1e-6
-        )
+        weight = _wide_gaussian_filter(tissue.astype(np.float64), background_sigma, axis)
+        trend = _wide_gaussian_filter(frame * tissue, background_sigma, axis) / np.maximum(weight, 1e-6)
         residual = np.where(tissue, frame - trend, 0.0)
         residual -= residual[tissue].mean() * tissue
         covariance = _undo_trend_removal(_covariance(residual, tissue, axis, max_lag), background_sigma)
