@@ -11,6 +11,11 @@ chooses the device, precision and batch size, and runs frames through in batches
 - :meth:`Despeckler.run_file`: file to file through :mod:`monai_despeckle.io.streaming`, so a long
   cine is read, processed and written a chunk at a time.
 
+A network that knows the speckle grain it was trained at (a bundle's ``speckle_grain``) runs at
+that grain: the grain of each stream is measured once on its first frame, the frames are
+resampled for the network and its output resampled back (:mod:`monai_despeckle.runtime.scale`);
+``scale="native"`` runs frames as they are.
+
 Networks enter as :class:`~monai_despeckle.runtime.NetworkMethod` (re-exported here).
 Batches are formed from the global frame order only, so a streamed run and a whole-array run put
 the same frames together and give bit-identical output. Geometry and metadata pass through
@@ -22,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import logging
 import math
 import warnings
 from collections import deque
@@ -43,7 +49,8 @@ from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.streaming import open_sink, open_source
 from monai_despeckle.io.streaming.overlap import WriteBehind, read_ahead
 from monai_despeckle.methods import Method
-from monai_despeckle.options import BACKENDS, DEFAULT_CHUNK_FRAMES
+from monai_despeckle.metrics.speckle_size import SpeckleSize, estimate_speckle_size
+from monai_despeckle.options import BACKENDS, DEFAULT_CHUNK_FRAMES, SCALE_CHOICES
 from monai_despeckle.resolver import FILE, method_spec
 from monai_despeckle.runtime import (
     FrameTransfer,
@@ -57,7 +64,10 @@ from monai_despeckle.runtime import (
     resolve_device,
     resolve_precision,
 )
+from monai_despeckle.runtime.scale import TrainedGrain, resample, resample_factors, resampled_shape
 from monai_despeckle.runtime.tiling import run_tiled
+
+logger = logging.getLogger(__name__)
 
 # run_file overlaps reading and writing with the method (io.streaming.overlap): a chunk being
 # decoded, one read ahead, one computed, one queued for writing and one being written
@@ -173,6 +183,11 @@ class Despeckler:
         compile: networks only: ``torch.compile`` the module.
         progress: show a tqdm progress bar (frames and frames/s).
         method_params: keyword parameters for the registered method's factory.
+        scale: ``"auto"``: a network whose bundle records its training grain runs at that grain
+            (each stream's grain measured once, frames resampled for the network and back, see
+            :mod:`monai_despeckle.runtime.scale`); ``"native"``: frames run at their own size.
+            Methods without a recorded grain (classical filters, exported files) always run
+            natively.
     """
 
     def __init__(
@@ -187,7 +202,10 @@ class Despeckler:
         compile: bool = False,
         progress: bool = False,
         method_params: Mapping[str, Any] | None = None,
+        scale: str = "auto",
     ) -> None:
+        if scale not in SCALE_CHOICES:
+            raise InvalidParameterError(f"unknown scale {scale!r}; choose one of {', '.join(SCALE_CHOICES)}")
         parse_batch_size(batch_size)  # fail early on a bad value
         requested = resolve_device(device)
         resolve_precision(precision, requested)
@@ -225,6 +243,10 @@ class Despeckler:
         self.device = requested if may_use_gpu else torch.device("cpu")
         self.precision = resolved.precision if isinstance(resolved, NetworkMethod) else "fp32"
         self.progress = progress
+        self.scale = scale
+        grain = getattr(resolved, "trained_grain", None) if scale == "auto" else None
+        self.trained_grain: TrainedGrain | None = grain if isinstance(grain, TrainedGrain) else None
+        self.last_grain: SpeckleSize | None = None  # measured on the latest stream (None: not measured)
         self._batch_request = batch_size
         self._plans: dict[tuple[int, int], tuple[int, tuple[int, int] | None]] = {}
         self._transfer = FrameTransfer(self.device)
@@ -244,6 +266,7 @@ class Despeckler:
             "precision": self.precision,
             "backend": self.backend,
             "batch_size": self._batch_request,
+            "scale": self.scale if self.trained_grain is not None else "native",
         }
 
     def batch_size_for(self, frame_shape: tuple[int, int]) -> int:
@@ -295,7 +318,38 @@ class Despeckler:
             self._plans[key] = (batch, tile)
         return self._plans[key]
 
-    def _process(self, batch: np.ndarray) -> np.ndarray:
+    def network_shape(self, frames: np.ndarray) -> tuple[int, int] | None:
+        """The frame shape the network runs ``frames`` at, or None to run them as they are.
+
+        Measures the speckle grain of ``frames`` (``[n, H, W]``, a stream's first frame; see
+        :func:`~monai_despeckle.metrics.speckle_size.estimate_speckle_size`) and resamples the
+        axes the trained grain allows into its range. Frames whose grain cannot be measured (too
+        small, no texture) run as they are.
+        """
+        if self.trained_grain is None or frames.shape[0] == 0:
+            return None
+        try:
+            grain = estimate_speckle_size(frames)
+        except InvalidImageError as err:
+            logger.info("%s: speckle grain not measurable (%s); frames run at their own size", self.name, err)
+            return None
+        self.last_grain = grain
+        factors = resample_factors(grain.axial_px, grain.lateral_px, self.trained_grain)
+        shape = resampled_shape((int(frames.shape[1]), int(frames.shape[2])), factors)
+        native = (int(frames.shape[1]), int(frames.shape[2]))
+        logger.info(
+            "%s: speckle grain %.1f x %.1f px (axial x lateral); network runs at %s for %s",
+            self.name,
+            grain.axial_px,
+            grain.lateral_px,
+            "x".join(map(str, shape)),
+            "x".join(map(str, native)),
+        )
+        return None if shape == native else shape
+
+    def _process(self, batch: np.ndarray, network_shape: tuple[int, int] | None = None) -> np.ndarray:
+        if network_shape is not None:
+            return self._process_resampled(batch, network_shape)
         tile = self.tile_for(batch.shape[1:])
         if tile is None:
             frames = self._transfer.to_device(batch)
@@ -303,6 +357,18 @@ class Despeckler:
         frames = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
         blended = run_tiled(self.method, frames, tile)  # a fresh tensor: clamped in place
         return self._transfer.to_host(self._checked(blended, frames, in_place=True))
+
+    def _process_resampled(self, batch: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """The method on ``batch`` resampled to ``shape``, its output resampled back."""
+        frames = self._transfer.to_device(batch)
+        small = resample(frames, shape)
+        tile = self.tile_for(shape)
+        if tile is None:
+            result = self._checked(self.method(small), small)
+        else:
+            result = self._checked(run_tiled(self.method, small.cpu(), tile), small.cpu(), in_place=True)
+        back = resample(result.to(frames.device), (int(batch.shape[1]), int(batch.shape[2])))
+        return self._transfer.to_host(back.clamp_(0.0, 1.0))
 
     def _apply(self, frames: torch.Tensor) -> torch.Tensor:
         """The method on one batch on the compute device, checked and clamped to [0, 1]."""
@@ -334,6 +400,7 @@ class Despeckler:
         Raises:
             InvalidImageError: a chunk that is not float ``[H, W]`` / ``[n, H, W]``.
         """
+        network_shapes: dict[tuple[int, ...], tuple[int, int] | None] = {}  # per frame size, measured once
         pending: deque[np.ndarray] = deque()  # input frames not yet in a batch
         done: deque[np.ndarray] = deque()  # results not yet handed out
         layout: deque[tuple[int, bool]] = deque()  # (frames, was 2-D) of each chunk not yet yielded
@@ -341,7 +408,8 @@ class Despeckler:
         shape: tuple[int, ...] | None = None
 
         def run_batch(size: int) -> None:
-            result = self._process(_take(pending, size))
+            assert shape is not None
+            result = self._process(_take(pending, size), network_shapes[shape[1:]])
             counts["pending"] -= size
             done.append(result)
             counts["done"] += size
@@ -367,6 +435,9 @@ class Despeckler:
                 if shape is not None and frames.shape[1:] != shape[1:] and counts["pending"]:
                     run_batch(counts["pending"])  # frame size changes: finish the old size first
                 shape = frames.shape
+                if shape[1:] not in network_shapes and frames.shape[0]:
+                    # the stream's first frame of this size alone: any chunking measures the same
+                    network_shapes[shape[1:]] = self.network_shape(frames[:1])
                 layout.append((frames.shape[0], was_2d))
                 if frames.shape[0]:
                     pending.append(frames.astype(np.float32, copy=False))
@@ -378,6 +449,13 @@ class Despeckler:
             if counts["pending"]:
                 run_batch(counts["pending"])
             yield from ready()
+
+    def run_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Despeckle float frames ``[n, H, W]`` in [0, 1] held in memory; float32 of the same shape."""
+        array = np.asarray(frames)
+        if array.ndim != 3:
+            raise InvalidImageError(f"expected frames [n, H, W], got {list(array.shape)}")
+        return self._run_frames(array)
 
     def _run_frames(self, frames: np.ndarray) -> np.ndarray:
         out = np.empty(frames.shape, dtype=np.float32)

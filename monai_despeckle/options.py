@@ -10,6 +10,8 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 BACKENDS: tuple[str, ...] = ("torch", "torchscript", "onnx")
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
+# "auto": a network runs at the speckle grain it was trained at (runtime/scale.py); "native": as given
+SCALE_CHOICES: tuple[str, ...] = ("auto", "native")
 DEFAULT_CHUNK_FRAMES = "auto"  # frames streamed at a time: sized from the memory budget (budget.py)
 SIM_PREFIX = "sim:"  # `evaluate --data sim:breast`: simulated phantoms instead of a folder
 DEFAULT_EVAL_SIZE = 128  # frame side of the seed protocol's evaluation (Bhute et al. 2024)
@@ -21,5 +23,6 @@ __all__ = [
     "DEVICE_CHOICES",
     "EXPORT_FORMATS",
     "PRECISION_CHOICES",
+    "SCALE_CHOICES",
     "SIM_PREFIX",
 ]

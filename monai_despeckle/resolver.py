@@ -48,6 +48,7 @@ from monai_despeckle.bundle_format import (
 from monai_despeckle.errors import BundleError, DespeckleError, UnknownMethodError
 from monai_despeckle.methods import Method, MethodSpec, registered_methods
 from monai_despeckle.runtime import NetworkMethod, is_exported_model
+from monai_despeckle.runtime.scale import TrainedGrain
 
 __all__ = [
     "BUNDLES_ENV",
@@ -161,8 +162,16 @@ def load_network(reference: str | Path | BundleInfo, device: str | torch.device 
 def _bundle_method(bundle: BundleInfo, **runtime: Any) -> NetworkMethod:
     """The bundle's verified network as a method; ``runtime``: device, backend... of NetworkMethod."""
     network = build_network(bundle)
+    try:
+        grain = TrainedGrain.from_metadata(bundle.metadata)
+    except ValueError as err:
+        raise BundleError(str(err), bundle.path) from None
     return NetworkMethod(
-        network, bundle.method_name, weights_sha256=str(bundle.metadata[CHECKSUM_KEY]), **runtime
+        network,
+        bundle.method_name,
+        weights_sha256=str(bundle.metadata[CHECKSUM_KEY]),
+        trained_grain=grain,
+        **runtime,
     )
 
 

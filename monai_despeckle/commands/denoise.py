@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="networks only")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="networks only")
     parser.add_argument(
+        "--native",
+        action="store_true",
+        help="networks: run frames at their own size (default: at the speckle grain the network was "
+        "trained at, frames resampled across the beam for it and back)",
+    )
+    parser.add_argument(
         "--chunk-frames",
         default=DEFAULT_CHUNK_FRAMES,
         help="frames read and written at a time, or auto (default): as many as the memory budget "
@@ -78,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         backend=args.backend,
         progress=not args.no_progress,
+        scale="native" if args.native else "auto",
     )
     start = time.perf_counter()
     if source.is_dir() and not args.frames:
@@ -99,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     frames = despeckler.frames_processed
     rate = f", {frames / seconds:.1f} frames/s" if seconds > 0 else ""
+    grain = despeckler.last_grain
+    scale = "" if grain is None else f", speckle grain {grain.axial_px:.1f} x {grain.lateral_px:.1f} px"
     print(
         f"wrote {args.output} ({what}: {frames} frames, {despeckler.name} on {despeckler.device}, "
-        f"{seconds:.1f} s{rate})"
+        f"{seconds:.1f} s{rate}{scale})"
     )
     return 0

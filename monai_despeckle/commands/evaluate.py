@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="images are real noisy inputs with masks/<stem>_mask.png: report ENL, speckle index, CNR, "
         "gCNR, GLCM homogeneity and EPI instead of PSNR/SSIM/MSE",
     )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="networks run frames at their own size (default: at the speckle grain each was trained at)",
+    )
     parser.add_argument("--examples", type=int, default=2, help="images shown in comparison.png (default 2)")
     parser.add_argument("--out", required=True, type=Path, help="report folder to create")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
@@ -84,6 +89,8 @@ def _command_line(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.no_reference:
         parts.append("--no-reference")
+    if args.native:
+        parts.append("--native")
     parts += ["--out", str(args.out)]
     return shlex.join(parts)
 
@@ -110,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not (simulated or args.no_reference):
         variances = parse_noise(args.noise)
-    result = evaluate(data, methods, variances, seed=args.seed, n_examples=args.examples)
+    scale = "native" if args.native else "auto"
+    result = evaluate(data, methods, variances, seed=args.seed, n_examples=args.examples, scale=scale)
     config = {key: value for key, value in vars(args).items() if not key.startswith("_")}
     files = write_report(result, args.out, args.overwrite, title, _command_line(args), config)
     print(f"wrote {len(result.rows)} result rows to {args.out}: {', '.join(p.name for p in files)}")

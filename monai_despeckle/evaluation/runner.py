@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from skimage.util import random_noise
 from tqdm.auto import tqdm
 
 from monai_despeckle.errors import DespeckleError
 from monai_despeckle.evaluation.datasets import EvalItem, EvalSet
+from monai_despeckle.inference import Despeckler
 from monai_despeckle.methods import Method
 from monai_despeckle.metrics import (
     Regions,
@@ -36,6 +36,7 @@ from monai_despeckle.metrics import (
     speckle_index,
     ssim,
 )
+from monai_despeckle.runtime import NetworkMethod
 
 __all__ = [
     "FULL_REFERENCE_METRICS",
@@ -115,15 +116,24 @@ def add_speckle(clean: np.ndarray, variance: float, seed: int) -> np.ndarray:
     return noisy.astype(np.float32)
 
 
-def _apply(method: Method, frame: np.ndarray) -> tuple[np.ndarray, float]:
-    """Run ``method`` on one frame; return the output and the wall time in ms."""
-    batch = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32))[None, None]
+def _pipeline(method: Method, scale: str) -> Despeckler:
+    """The inference engine users run, around ``method`` (one frame at a time, its own backend).
+
+    Evaluation goes through :class:`~monai_despeckle.inference.Despeckler` so that what it
+    measures is what ``denoise`` does (a network runs at its trained speckle grain, results are
+    clamped the same way); a network keeps the backend it was built with.
+    """
+    backend = method.backend.name if isinstance(method, NetworkMethod) else "torch"
+    return Despeckler(method, batch_size=1, backend=backend, scale=scale)
+
+
+def _apply(despeckler: Despeckler, frame: np.ndarray) -> tuple[np.ndarray, float]:
+    """Despeckle one frame; return the output and the wall time in ms."""
+    frames = np.ascontiguousarray(frame, dtype=np.float32)[None]
     start = time.perf_counter()
-    with torch.inference_mode():
-        out = method(batch)
+    out = despeckler.run_frames(frames)
     elapsed = (time.perf_counter() - start) * 1000.0
-    out = out.detach().to("cpu", torch.float32).reshape(frame.shape).numpy()
-    return out, elapsed
+    return out[0], elapsed
 
 
 def _full_reference(output: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -168,6 +178,7 @@ def evaluate(
     seed: int = 0,
     n_examples: int = 2,
     progress: bool = True,
+    scale: str = "auto",
 ) -> EvalResult:
     """Evaluate despeckling methods on a data set.
 
@@ -180,10 +191,12 @@ def evaluate(
         seed: base seed of the synthetic noise.
         n_examples: how many images to keep for the comparison figure.
         progress: show a tqdm progress bar.
+        scale: ``"auto"``: networks run at the speckle grain they were trained at (as
+            ``denoise`` runs them); ``"native"``: frames as they are.
     """
     if not methods:
         raise DespeckleError("no method to evaluate")
-    built = dict(methods)
+    built = {name: _pipeline(method, scale) for name, method in methods.items()}
     if data.mode == "reference":
         if not variances:
             raise DespeckleError("reference evaluation needs at least one speckle variance")

@@ -19,6 +19,7 @@ from monai_despeckle.runtime.conversion import build_backend
 from monai_despeckle.runtime.device import precision_name, resolve_device, resolve_precision
 from monai_despeckle.runtime.onnx_cache import cached_onnx_backend
 from monai_despeckle.runtime.padding import crop_back, pad_to_multiple
+from monai_despeckle.runtime.scale import TrainedGrain
 
 
 class NetworkMethod:
@@ -41,6 +42,9 @@ class NetworkMethod:
             bundle's): the ONNX backend then exports once into the cache folder and reuses the
             file while it still reproduces this network (see
             :mod:`~monai_despeckle.runtime.onnx_cache`); None exports in memory every time.
+        trained_grain: the speckle grain of the network's training inputs (a bundle's metadata
+            records it); the inference engine then resamples frames to it
+            (:mod:`~monai_despeckle.runtime.scale`). None: frames run at their own size.
     """
 
     gpu = True
@@ -57,6 +61,7 @@ class NetworkMethod:
         channels_last: bool | None = None,
         compile: bool = False,
         weights_sha256: str | None = None,
+        trained_grain: TrainedGrain | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise InvalidParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -69,6 +74,7 @@ class NetworkMethod:
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         self.compile = compile
         self.weights_sha256 = weights_sha256
+        self.trained_grain = trained_grain
         self._precision_request = precision
         self.dtype = resolve_precision(precision, self.device)
         if backend == "onnx" and weights_sha256 is not None:
@@ -103,6 +109,7 @@ class NetworkMethod:
         method.channels_last = False
         method.compile = False
         method.weights_sha256 = None
+        method.trained_grain = None  # an exported file carries no bundle metadata
         method._precision_request = "fp32"
         method.dtype = torch.float32
         method.backend, method.size_multiple = load_backend(path, method.device)
@@ -140,6 +147,7 @@ class NetworkMethod:
             channels_last=channels_last,
             compile=self.compile if compile is None else compile,
             weights_sha256=self.weights_sha256,
+            trained_grain=self.trained_grain,
         )
 
     @property

@@ -199,12 +199,15 @@ class DespeckleImaged(MapTransform):
     despeckled once per training run.
     """
 
-    def __init__(self, method: str, keys: Sequence[str] = ("image",), device: str = "auto") -> None:
+    def __init__(
+        self, method: str, keys: Sequence[str] = ("image",), device: str = "auto", scale: str = "native"
+    ) -> None:
         super().__init__(keys)
         from monai_despeckle.inference import Despeckler
 
         self.method = method
-        self.despeckler = Despeckler(method, device=device, progress=False)
+        # "native": the shipped segmenters were trained on frames despeckled at their own size
+        self.despeckler = Despeckler(method, device=device, progress=False, scale=scale)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         from monai_despeckle.io import UltrasoundImage

@@ -148,7 +148,9 @@ def segment_eval(
     if unknown or not ways:
         raise InvalidParameterError(f"ways must be among {', '.join(WAYS)}, got {list(ways)}")
     names = [NONE] + [d for d in dict.fromkeys(despecklers) if d != NONE]
-    engines = {d: Despeckler(d, device=device) for d in names if d != NONE}  # fails early on unknown names
+    # at their own size, as the segmenters' training despeckled them (segmentation/data.py);
+    # built first: unknown names fail before any work
+    engines = {d: Despeckler(d, device=device, scale="native") for d in names if d != NONE}
     raw_model = Segmenter(seg_task.name, device=device)
     segmenters: dict[tuple[str, str], Segmenter] = {}
     missing: list[str] = []

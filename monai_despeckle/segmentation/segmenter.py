@@ -115,7 +115,10 @@ class Segmenter:
         self.device = resolve_device(device)
         self._despeckler: Despeckler | None = None
         if self.despeckler_name is not None:
-            self._despeckler = Despeckler(self.despeckler_name, device=self.device)
+            # the despeckling the segmenter was trained on: frames at their own size unless the
+            # bundle says otherwise (its shipped networks were trained that way)
+            scale = str(config.get("despeckler_scale", "native"))
+            self._despeckler = Despeckler(self.despeckler_name, device=self.device, scale=scale)
             warn_if_despeckler_changed(self.bundle, self.despeckler_name)
         self.network = build_network(self.bundle).to(self.device)
         self.batch_size = int(batch_size)
