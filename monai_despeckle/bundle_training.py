@@ -21,6 +21,7 @@ from typing import Any
 from monai_despeckle import __version__
 from monai_despeckle.bundle_format import (
     CHECKSUM_KEY,
+    DESPECKLE_PREFIX,
     MODEL_FILE,
     BundleInfo,
     read_bundle,
@@ -28,6 +29,7 @@ from monai_despeckle.bundle_format import (
     verify_weights,
 )
 from monai_despeckle.engines.data import PHANTOM_PREFIX, SOURCE_SEPARATOR
+from monai_despeckle.engines.grain import bundle_training_grain, record_training_grain
 from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
 from monai_despeckle.evaluation.datasets import image_files
 from monai_despeckle.resolver import find_bundle
@@ -220,6 +222,8 @@ def train_bundle(
         if not trained.has_weights:
             raise BundleError("training finished without installing weights", work)
         verify_weights(trained)
+        if bundle.name.startswith(DESPECKLE_PREFIX):  # the grain inference resamples frames to
+            record_training_grain(work, bundle_training_grain(work, str(data), settings))
         shown = {**settings, **({"train#split_file": "docs/split.json"} if split is not None else {})}
         _record_provenance(work, target, bundle, str(data), shown, note or f"{bundle.name} trained on {data}")
         work.rename(target)

@@ -293,25 +293,32 @@ class MultiScalePerturbation(Transform):
 
     Args:
         scales: down-sampling factors in (0, 1]; 1.0 gives the normalised image.
+        normalization: ``"per_view"`` (the authors' code) or ``"shared"`` (every view rescaled as
+            the full image is, so no view is brighter than another; see
+            :mod:`monai_despeckle.speckle.multiscale`).
     """
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH]
 
-    def __init__(self, scales: Sequence[float] = DEFAULT_SCALES) -> None:
+    def __init__(self, scales: Sequence[float] = DEFAULT_SCALES, normalization: str = "per_view") -> None:
         self.scales = tuple(float(s) for s in scales)
-        multiscale_views(torch.ones(1, 1, 2, 2), self.scales)  # validate now, not at the first image
+        self.normalization = normalization
+        multiscale_views(torch.ones(1, 1, 2, 2), self.scales, normalization)  # validate now
 
     def views(self, img: NdarrayOrTensor) -> list[NdarrayOrTensor]:
         """The V views of ``img`` ``[C, H, W]`` as separate tensors, each ``[C, H, W]``."""
         img = convert_to_tensor(img, track_meta=get_track_meta())
         _check_2d(img, type(self).__name__)
-        return [convert_to_dst_type(v, img)[0] for v in multiscale_views(_plain(img), self.scales)]
+        return [
+            convert_to_dst_type(v, img)[0]
+            for v in multiscale_views(_plain(img), self.scales, self.normalization)
+        ]
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
         """Views of ``img`` ``[C, H, W]`` concatenated into ``[C × V, H, W]``."""
         img = convert_to_tensor(img, track_meta=get_track_meta())
         _check_2d(img, type(self).__name__)
-        stacked = torch.cat(multiscale_views(_plain(img), self.scales), dim=0)
+        stacked = torch.cat(multiscale_views(_plain(img), self.scales, self.normalization), dim=0)
         return convert_to_dst_type(stacked, img)[0]
 
 
@@ -467,6 +474,7 @@ class MultiScalePerturbationd(MapTransform):
         scales: down-sampling factors in (0, 1].
         stack: replace each key by its stacked views instead of adding ``_view_i`` keys.
         allow_missing_keys: don't raise if a key is missing.
+        normalization: ``"per_view"`` or ``"shared"`` (see :class:`MultiScalePerturbation`).
     """
 
     backend = MultiScalePerturbation.backend
@@ -477,9 +485,10 @@ class MultiScalePerturbationd(MapTransform):
         scales: Sequence[float] = DEFAULT_SCALES,
         stack: bool = False,
         allow_missing_keys: bool = False,
+        normalization: str = "per_view",
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.perturbation = MultiScalePerturbation(scales)
+        self.perturbation = MultiScalePerturbation(scales, normalization)
         self.stack = stack
 
     @staticmethod

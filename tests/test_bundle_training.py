@@ -23,6 +23,7 @@ from monai_despeckle.errors import BundleError, InvalidParameterError, OutputPat
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.networks import build_network
 from monai_despeckle.resolver import load_network
+from monai_despeckle.runtime.scale import TrainedGrain
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "data" / "real_us_samples" / "images"
@@ -81,6 +82,10 @@ def test_train_writes_a_new_verified_bundle_and_leaves_the_source_alone(tmp_path
     weights = out / "models" / "model.pt"
     assert bundle.metadata["model_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert bundle.metadata["version"].endswith("+my_dae")
+    # the grain of what it was trained on, which inference resamples frames to, is re-measured
+    grain = TrainedGrain.from_metadata(bundle.metadata)
+    assert grain is not None and "phantoms:breast" in grain.measured_on
+    assert grain.measured_on != TrainedGrain.from_metadata(read_bundle(source).metadata).measured_on
     # the overridden width reached inference.json: the new bundle loads strictly and runs
     network = load_network(out)
     assert sum(p.numel() for p in network.parameters()) == sum(
@@ -182,6 +187,9 @@ def test_adapt_fine_tunes_speckle2self_on_unlabelled_scans(tmp_path, speckle2sel
         "fine-tuned self-supervised"
         in read_bundle(out).metadata["changelog"][read_bundle(out).metadata["version"]]
     )
+    grain = TrainedGrain.from_metadata(read_bundle(out).metadata)
+    assert grain is not None and grain.measured_on.endswith(f"{scans} at 64 px")
+    assert grain.pixel_mm is None  # real scans: no known pixel size
     image = SAMPLES / sorted(p.name for p in SAMPLES.iterdir())[0]
     assert main(["denoise", str(image), str(tmp_path / "clean.png"), "--method", str(out)]) == 0
     assert (tmp_path / "clean.png").is_file()

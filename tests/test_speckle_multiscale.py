@@ -88,3 +88,26 @@ def test_coarser_views_of_real_ultrasound_lose_speckle_but_keep_anatomy():
     blur = torch.nn.AvgPool2d(32)
     correlation = torch.corrcoef(torch.stack([blur(views[0]).flatten(), blur(views[2]).flatten()]))[0, 1]
     assert correlation > 0.95
+
+
+def test_shared_normalisation_gives_every_view_the_full_images_rescaling():
+    """Per-view min-max brightens coarser views (their speckle extremes are averaged away); shared does not."""
+    from monai_despeckle.simulation import PHANTOMS, sample_seed
+
+    frames = [PHANTOMS["breast"](128, sample_seed(3000, i)).bmode for i in range(4)]
+    batch = torch.from_numpy(np.stack(frames))[:, None].float()
+    per_view = multiscale_views(batch, (1.0, 0.5, 0.25), "per_view")
+    shared = multiscale_views(batch, (1.0, 0.5, 0.25), "shared")
+    assert per_view[2].mean() > per_view[0].mean() + 0.02  # the bias the shared mode removes
+    torch.testing.assert_close(shared[0], per_view[0])
+    low = batch.amin(dim=(1, 2, 3), keepdim=True)
+    high = batch.amax(dim=(1, 2, 3), keepdim=True)
+    for scale, view in zip((0.5, 0.25), shared[1:], strict=True):
+        size = (round(128 * scale), round(128 * scale))
+        small = torch.nn.functional.interpolate(batch, size=size, mode="bilinear", align_corners=False)
+        back = torch.nn.functional.interpolate(small, size=(128, 128), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(view, (back - low) / (high - low))
+        assert abs(float(view.mean() - shared[0].mean())) < 0.005
+        assert view.min() >= 0.0 and view.max() <= 1.0
+    with pytest.raises(DespeckleError, match="normalization"):
+        multiscale_views(batch, (1.0, 0.5), "global")

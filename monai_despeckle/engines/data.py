@@ -429,18 +429,21 @@ def self_supervised_transform(
     patch_mode: str = "resize",
     scales: Sequence[float] = DEFAULT_SCALES,
     augment: bool = True,
+    normalization: str = "per_view",
 ) -> Compose:
     """Speckle2Self training pipeline: noisy ``image`` → patch → flip → multi-scale views.
 
     The augmentation is applied before the views are made, so all views of an image share it (as
     in the paper). Output keys: ``image`` and ``image_view_0`` … (:func:`view_keys`).
+    ``normalization``: of the views, ``"per_view"`` or ``"shared"``
+    (:mod:`monai_despeckle.speckle.multiscale`).
     """
     steps: list[Any] = _load(["image"], size, patch_mode, True)
     if augment:
         steps.append(RandFlipd("image", prob=0.5, spatial_axis=1))
     steps += [
         EnsureTyped("image", dtype=torch.float32, track_meta=False),
-        MultiScalePerturbationd("image", scales=scales),
+        MultiScalePerturbationd("image", scales=scales, normalization=normalization),
         EnsureTyped(view_keys(len(scales)), dtype=torch.float32, track_meta=False),
     ]
     return Compose(steps)

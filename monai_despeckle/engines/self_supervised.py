@@ -154,6 +154,7 @@ def train_speckle2self(
     config: TrainConfig | None = None,
     scales: Sequence[float] = DEFAULT_SCALES,
     train_handlers: Sequence[Any] = (),
+    normalization: str = "shared",
     **overrides: Any,
 ) -> TrainResult:
     """Train Speckle2Self on the noisy images of ``config.data``.
@@ -164,6 +165,9 @@ def train_speckle2self(
             only to the validation of real frames (synthetic speckle on the clean frame).
         scales: multi-scale perturbation scales, full scale first (the paper's 1, 0.5, 0.25).
         train_handlers: more handlers to attach to the trainer (objects with ``attach(engine)``).
+        normalization: of the views: ``"shared"`` (default: every view rescaled as the full image
+            is, so the consistency term sees no brightness difference between views) or
+            ``"per_view"`` (the authors' code; see :mod:`monai_despeckle.speckle.multiscale`).
         **overrides: :class:`TrainConfig` fields to override.
 
     Returns:
@@ -192,7 +196,9 @@ def train_speckle2self(
     noisy_only = self_supervised_lists(lists)
     loader = train_loader(
         noisy_only.train,
-        self_supervised_transform(config.patch_size, config.patch_mode, scales, config.augment),
+        self_supervised_transform(
+            config.patch_size, config.patch_mode, scales, config.augment, normalization=normalization
+        ),
         config.batch_size,
         config.seed,
         config.num_workers,
