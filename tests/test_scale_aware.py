@@ -23,7 +23,7 @@ from monai_despeckle.metrics.speckle_size import _wide_gaussian_filter, estimate
 from monai_despeckle.resolver import create_method, find_bundle
 from monai_despeckle.runtime.scale import (
     GRAIN_KEY,
-    MAX_UPSAMPLE,
+    MAX_RESAMPLE,
     GrainRange,
     TrainedGrain,
     resample,
@@ -68,16 +68,20 @@ def test_a_grain_inside_the_trained_range_is_left_alone():
 
 
 def test_a_coarser_grain_is_brought_to_the_edge_of_the_range_on_the_allowed_axes_only():
-    rows, cols = resample_factors(9.0, 10.0, TRAINED)
+    rows, cols = resample_factors(9.0, 4.5, TRAINED)
     assert rows == 1.0  # axial is not in TRAINED.axes
-    assert cols == pytest.approx(3.0 / 10.0)
+    assert cols == pytest.approx(3.0 / 4.5)
     both = TrainedGrain(TRAINED.axial, TRAINED.lateral, axes=("axial", "lateral"))
-    assert resample_factors(7.0, 10.0, both) == pytest.approx((3.5 / 7.0, 0.3))
+    assert resample_factors(5.0, 4.5, both) == pytest.approx((3.5 / 5.0, 3.0 / 4.5))
+
+
+def test_no_axis_is_shrunk_more_than_twice():
+    assert resample_factors(2.0, 25.0, TRAINED) == (1.0, 1.0 / MAX_RESAMPLE)
 
 
 def test_a_finer_grain_is_enlarged_but_never_more_than_the_cap():
     assert resample_factors(2.0, 1.2, TRAINED)[1] == pytest.approx(1.5 / 1.2)
-    assert resample_factors(2.0, 0.3, TRAINED)[1] == MAX_UPSAMPLE
+    assert resample_factors(2.0, 0.3, TRAINED)[1] == MAX_RESAMPLE
 
 
 def test_a_negligible_change_is_not_made():
@@ -132,7 +136,7 @@ def test_the_network_sees_frames_at_its_trained_grain_and_the_output_has_the_inp
     despeckler = Despeckler(spy, batch_size=2)
     out = despeckler.run_frames(frames)
     assert out.shape == frames.shape and out.dtype == np.float32
-    expected_width = round(240 * 3.0 / lateral)
+    expected_width = round(240 * max(3.0 / lateral, 1 / MAX_RESAMPLE))
     assert spy.shapes == [(160, expected_width)] * 2  # batches of 2 then 1 frame: same grid
     assert despeckler.last_grain is not None and despeckler.last_grain.lateral_px == pytest.approx(lateral)
     # the spy returns its input: the round trip only smooths across the beam, it does not shift

@@ -91,7 +91,7 @@ def test_coarser_views_of_real_ultrasound_lose_speckle_but_keep_anatomy():
 
 
 def test_shared_normalisation_gives_every_view_the_full_images_rescaling():
-    """Per-view min-max brightens coarser views (their speckle extremes are averaged away); shared does not."""
+    """Per-view min-max brightens coarser views (their speckle extremes average away); shared does not."""
     from monai_despeckle.simulation import PHANTOMS, sample_seed
 
     frames = [PHANTOMS["breast"](128, sample_seed(3000, i)).bmode for i in range(4)]
