@@ -112,7 +112,7 @@ def test_trained_grain_round_trips_through_metadata_and_rejects_a_malformed_entr
     assert TrainedGrain.from_metadata({GRAIN_KEY: grain.as_metadata()}) == grain
     assert TrainedGrain.from_metadata({}) is None
     with pytest.raises(ValueError, match=GRAIN_KEY):
-        TrainedGrain.from_metadata({GRAIN_KEY: {"axial_px": {"p10": 1}}})
+        TrainedGrain.from_metadata({GRAIN_KEY: {"axial_px": {"p5": 1}}})
     with pytest.raises(ValueError):
         TrainedGrain(TRAINED.axial, TRAINED.lateral, axes=("depth",))
     with pytest.raises(ValueError):

@@ -34,12 +34,11 @@ from monai_despeckle.engines.data import (
 from monai_despeckle.engines.workflow import TrainConfig
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
-from monai_despeckle.runtime.scale import GRAIN_KEY, GrainRange, TrainedGrain
+from monai_despeckle.runtime.scale import GRAIN_KEY, PERCENTILES, GrainRange, TrainedGrain
 
 __all__ = ["DEFAULT_SAMPLES", "bundle_training_grain", "record_training_grain", "training_grain"]
 
-DEFAULT_SAMPLES = 160  # training inputs measured (about 9 ms each at 128²)
-PERCENTILES = (10.0, 50.0, 90.0)
+DEFAULT_SAMPLES = 240  # training inputs measured (about 9 ms each at 128²)
 PHANTOM_FIELD_MM = 40.0  # field of view of the simulated phantoms (monai_despeckle.simulation)
 SELF_SUPERVISED_TARGETS = ("train_speckle2self",)
 

@@ -45,6 +45,7 @@ __all__ = [
     "GRAIN_KEY",
     "MAX_RESAMPLE",
     "MIN_RESAMPLED_SIDE",
+    "PERCENTILES",
     "GrainRange",
     "TrainedGrain",
     "resample",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 GRAIN_KEY = "speckle_grain"  # where a bundle's metadata.json records its TrainedGrain
+PERCENTILES = (5.0, 50.0, 95.0)  # of the training inputs' grain: the low edge, median, high edge
+PERCENTILE_KEYS = ("p5", "p50", "p95")
 AXES = ("axial", "lateral")  # rows (depth) and columns (across the beam)
 # an axis is never shrunk or enlarged more than this: see the module docstring
 MAX_RESAMPLE = 2.0
@@ -64,9 +67,9 @@ NEGLIGIBLE = 0.05  # a resampling that changes a side by less than 5 % is not wo
 class GrainRange:
     """The speckle grain (FWHM of the autocovariance peak, px) a network saw along one axis."""
 
-    low: float  # 10th percentile over the training inputs
+    low: float  # 5th percentile over the training inputs
     median: float
-    high: float  # 90th percentile
+    high: float  # 95th percentile: the range holds 90 % of them
 
     def __post_init__(self) -> None:
         if not 0.0 < self.low <= self.median <= self.high or not math.isfinite(self.high):
@@ -109,7 +112,7 @@ class TrainedGrain:
             return None
         try:
             ranges = {
-                axis: GrainRange(*(float(entry[f"{axis}_px"][key]) for key in ("p10", "p50", "p90")))
+                axis: GrainRange(*(float(entry[f"{axis}_px"][key]) for key in PERCENTILE_KEYS))
                 for axis in AXES
             }
             pixel = entry.get("pixel_mm")
@@ -127,7 +130,8 @@ class TrainedGrain:
         """The JSON entry :meth:`from_metadata` reads."""
 
         def percentiles(grain: GrainRange) -> dict[str, float]:
-            return {"p10": round(grain.low, 3), "p50": round(grain.median, 3), "p90": round(grain.high, 3)}
+            values = (grain.low, grain.median, grain.high)
+            return {key: round(value, 3) for key, value in zip(PERCENTILE_KEYS, values, strict=True)}
 
         return {
             "axial_px": percentiles(self.axial),
