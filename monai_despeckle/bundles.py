@@ -28,6 +28,7 @@ from monai_despeckle.bundle_format import (
     sha256_of,
 )
 from monai_despeckle.errors import BundleError
+from monai_despeckle.io.safe_write import replacing_file, write_file
 from monai_despeckle.resolver import despeckler_checksum
 from monai_despeckle.weights import parse_state_dict
 
@@ -77,9 +78,8 @@ def install_weights(checkpoint: str | Path | Any, bundle: str | Path) -> Path | 
     state = parse_state_dict(checkpoint, checkpoint, error=BundleError)
     target = info.path / MODEL_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".pt.partial")
-    torch.save({k: v.contiguous() for k, v in state.items()}, partial)
-    os.replace(partial, target)
+    with replacing_file(target) as partial:
+        torch.save({k: v.contiguous() for k, v in state.items()}, partial)
     metadata = dict(info.metadata)
     metadata[CHECKSUM_KEY] = sha256_of(target)
     inference_config = info.path / "configs" / "inference.json"
@@ -90,9 +90,7 @@ def install_weights(checkpoint: str | Path | Any, bundle: str | Path) -> Path | 
         if despeckler_sum is not None:
             metadata[DESPECKLER_CHECKSUM_KEY] = despeckler_sum
     metadata_path = info.path / "configs" / "metadata.json"
-    partial_meta = metadata_path.with_suffix(".json.partial")
-    partial_meta.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
-    os.replace(partial_meta, metadata_path)
+    write_file(metadata_path, json.dumps(metadata, indent=4) + "\n")
     if run_dir is not None:
         docs = info.path / "docs"
         docs.mkdir(exist_ok=True)

@@ -121,3 +121,19 @@ def test_folder_rules_protect_a_frames_folder_input(tmp_path):
         io.save(single, folder, overwrite=True)
     assert "holds the input" in str(parent.value)
     assert sorted(os.listdir(folder)) == ["f0.png", "f1.png"]
+
+
+def test_replacing_file_swaps_in_only_a_complete_file(tmp_path):
+    from monai_despeckle.io.safe_write import replacing_file, write_file
+
+    target = tmp_path / "metadata.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), replacing_file(target) as partial:
+        partial.write_text("half")
+        raise RuntimeError("stopped mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metadata.json"]  # no temporary file left
+    assert write_file(target, "new") == target and target.read_text() == "new"
+    write_file(tmp_path / "weights.bin", b"\x00\x01")
+    assert (tmp_path / "weights.bin").read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.json", "weights.bin"]

@@ -34,7 +34,7 @@ def table(root: Path, kind: str) -> str:
     cells: dict[str, dict[int, str]] = defaultdict(dict)
     order: list[str] = []
     for size in SIZES:
-        runs = [("", root / f"sim_{kind}_{size}"), ("", root / f"sim_{kind}_{size}_learned")]
+        runs = [("", root / f"sim_{kind}_{size}{part}") for part in ("", "_bm3d", "_learned")]
         runs.append((" (--native)", root / f"sim_{kind}_{size}_native"))
         for suffix, folder in runs:
             if not (folder / "results.csv").is_file():

@@ -14,7 +14,6 @@ merely loaded for inference) and :func:`record_training_grain` writes the result
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -33,6 +32,7 @@ from monai_despeckle.engines.data import (
 )
 from monai_despeckle.engines.workflow import TrainConfig
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
+from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
 from monai_despeckle.runtime.scale import GRAIN_KEY, PERCENTILES, GrainRange, TrainedGrain
 
@@ -154,7 +154,4 @@ def record_training_grain(bundle: str | Path, grain: TrainedGrain, *, keep_axes:
     if keep_axes and isinstance(metadata.get(GRAIN_KEY), dict) and "resample_axes" in metadata[GRAIN_KEY]:
         entry["resample_axes"] = metadata[GRAIN_KEY]["resample_axes"]
     metadata[GRAIN_KEY] = entry
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_file(path, json.dumps(metadata, indent=4) + "\n")

@@ -190,3 +190,28 @@ def _move_into_place(entry: Path, target: Path) -> None:
     if target.is_dir():
         raise OutputPathError("is a folder; cannot replace it with a file", target)
     os.replace(entry, target)
+
+
+@contextlib.contextmanager
+def replacing_file(path: Path) -> Iterator[Path]:
+    """A hidden temporary file next to ``path`` to write; it replaces ``path`` if the block succeeds.
+
+    On any error (or a stop signal) the temporary file is removed and ``path`` is left as it was,
+    so a reader never sees a half-written file. For one file (weights, metadata, a cache entry, a
+    figure); a whole output with its folders goes through :func:`staged_output`.
+    """
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        yield Path(partial)
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+def write_file(path: Path, content: bytes | str) -> Path:
+    """Write ``content`` (text as UTF-8) to ``path`` through :func:`replacing_file`; returns ``path``."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with replacing_file(path) as partial:
+        partial.write_bytes(data)
+    return path

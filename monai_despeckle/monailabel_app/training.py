@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 from monai_despeckle import io
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.image import UltrasoundImage
+from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.monailabel_app.inputs import read_request_file
 from monai_despeckle.monailabel_app.models import MODEL_FILE, ModelVersions
 from monai_despeckle.segmentation.tasks import TASKS
@@ -221,8 +221,6 @@ class FineTuneTask(TrainTask):
             "samples": samples,
             "settings": settings,
         }
-        partial = self.stats_file.with_suffix(".json.partial")
-        partial.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, self.stats_file)
+        write_file(self.stats_file, json.dumps(stats, indent=2) + "\n")
         logger.info("model version %d written to %s (best validation Dice %s)", number, target, dice)
         return stats

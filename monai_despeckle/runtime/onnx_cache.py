@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from monai_despeckle.errors import DespeckleError
+from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.runtime.backends import OnnxBackend
 from monai_despeckle.runtime.conversion import ONNX_OPSET, TOLERANCE, max_abs_difference, onnx_model
 
@@ -94,17 +94,6 @@ def _checked_backend(data: bytes, module: nn.Module, device: torch.device, size_
     return backend
 
 
-def _write_atomically(target: Path, content: bytes) -> None:
-    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-
-
 def cached_onnx_backend(
     module: nn.Module, device: torch.device, size_multiple: int, weights_sha256: str, *, name: str = "network"
 ) -> OnnxBackend:
@@ -138,9 +127,9 @@ def cached_onnx_backend(
     backend = _checked_backend(data, module, device, size_multiple)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, data)
+        write_file(path, data)
         content = json.dumps({**settings, "onnx_sha256": _digest(data), "method": name}, indent=2)
-        _write_atomically(record, content.encode("utf-8"))
+        write_file(record, content)
     except OSError:
         pass  # a read-only home: run from the in-memory export
     return backend

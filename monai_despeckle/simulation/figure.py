@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from monai_despeckle.io.safe_write import replacing_file
 from monai_despeckle.simulation.breast import simulate_breast
 from monai_despeckle.simulation.carotid import simulate_carotid
 from monai_despeckle.simulation.sample import PhantomSample
@@ -79,10 +79,6 @@ def phantom_gallery(path: str | Path, size: int = 256, seed: int = 0) -> Path:
     buffer.seek(0)
     # Speckle is incompressible noise: an adaptive palette keeps the picture ~3× smaller in git.
     picture = Image.open(buffer).convert("RGB").quantize(colors=256)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    try:
-        picture.save(tmp, optimize=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing_file(path) as partial:
+        picture.save(partial, format="PNG", optimize=True)
     return path
