@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -148,7 +149,8 @@ def _candidates(
                 name,
                 registered[name].family,
                 tuple(backends) if learned else (NO_BACKEND,),
-                lambda backend, name=name: Despeckler(
+                # mypy cannot infer a lambda whose default argument binds the loop variable
+                lambda backend, name=name: Despeckler(  # type: ignore[misc]
                     name,
                     device=device,
                     batch_size=batch_size,
@@ -163,7 +165,8 @@ def _candidates(
                 f"{network} (untrained)",
                 "network",
                 tuple(backends),
-                lambda backend, module=module: Despeckler(
+                # mypy cannot infer a lambda whose default argument binds the loop variable
+                lambda backend, module=module: Despeckler(  # type: ignore[misc]
                     module, device=device, batch_size=batch_size, backend=backend
                 ),
             )
@@ -323,7 +326,7 @@ def run_benchmark(
 def _row(entry: _Entry, size: int, frames: int, target: torch.device, threads: int) -> BenchmarkRow:
     nan = math.nan
     despeckler = entry.despeckler
-    common = {
+    common: dict[str, Any] = {
         "method": entry.candidate.label,
         "family": entry.candidate.family,
         "backend": entry.backend,
@@ -376,6 +379,7 @@ def format_table(rows: Sequence[BenchmarkRow], baseline: str | None = None) -> s
     With ``baseline`` (a method among the rows), a column gives each row's frame rate as a multiple
     of the baseline's at the same size (see :func:`speedups`).
     """
+    header: tuple[str, ...]
     header = ("METHOD", "BACKEND", "DEVICE", "PREC", "SIZE", "BATCH", "FRAMES/S", "MIN-MAX", "MS/FRAME")
     header += (f"× {baseline.upper()}",) if baseline else ()
     header += ("SSIM", "PSNR", "PEAK MB", "NOTE")

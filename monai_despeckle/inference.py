@@ -31,7 +31,7 @@ import logging
 import math
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +229,8 @@ class Despeckler:
                 device=requested,
                 precision=precision,
                 backend=network_backend or "torch",
-                **runtime,
+                channels_last=channels_last,
+                compile=compile,
             )
             may_use_gpu = True
         elif callable(method) and hasattr(method, "name"):
@@ -418,6 +419,7 @@ class Despeckler:
         def ready() -> Iterator[np.ndarray]:
             while layout and counts["done"] >= layout[0][0]:
                 size, was_2d = layout.popleft()
+                assert shape is not None  # set by the chunk that added this layout entry
                 out = _take(done, size) if size else np.empty((0, *shape[1:]), np.float32)
                 counts["done"] -= size
                 yield out[0] if was_2d else out
@@ -571,7 +573,7 @@ class Despeckler:
                 with open_sink(output, header, overwrite=overwrite) as sink, contextlib.ExitStack() as stack:
                     if overlapped is None:
                         chunks = frames.iter_chunks(chunk_frames_for(frames.header, chunk_frames))
-                        write = sink.write
+                        write: Callable[[np.ndarray], None] = sink.write
                     else:  # both threads are stopped and joined before the sink is finished or removed
                         write = stack.enter_context(WriteBehind(sink.write))
                         chunks = stack.enter_context(

@@ -21,7 +21,7 @@ All transforms can be built by name from a MONAI bundle config, e.g.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -88,7 +88,7 @@ def _check_2d(img: torch.Tensor, name: str) -> None:
 class _RandSpeckle(RandomizableTransform):
     """Shared machinery: prob, one sampled parameter, a torch seed, dtype and meta handling."""
 
-    backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH]
+    backend = [TransformBackends.TORCH]  # noqa: RUF012 (MONAI declares it an instance attribute)
 
     def __init__(self, prob: float, value_range: tuple[float, float], dtype: DtypeLike | torch.dtype) -> None:
         RandomizableTransform.__init__(self, prob)
@@ -110,7 +110,8 @@ class _RandSpeckle(RandomizableTransform):
 
     def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
         """Apply the transform to ``img`` (``randomize=False`` reuses the last draw)."""
-        img = convert_to_tensor(img, track_meta=get_track_meta(), dtype=self.dtype)
+        # convert_to_tensor is typed Any: the cast says it gives a tensor (for _plain, .device)
+        img = cast(torch.Tensor, convert_to_tensor(img, track_meta=get_track_meta(), dtype=self.dtype))
         if randomize:
             self.randomize(None)
         if not self._do_transform:
@@ -298,7 +299,7 @@ class MultiScalePerturbation(Transform):
             :mod:`monai_despeckle.speckle.multiscale`).
     """
 
-    backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH]
+    backend = [TransformBackends.TORCH]  # noqa: RUF012 (MONAI declares it an instance attribute)
 
     def __init__(self, scales: Sequence[float] = DEFAULT_SCALES, normalization: str = "per_view") -> None:
         self.scales = tuple(float(s) for s in scales)
@@ -307,7 +308,7 @@ class MultiScalePerturbation(Transform):
 
     def views(self, img: NdarrayOrTensor) -> list[NdarrayOrTensor]:
         """The V views of ``img`` ``[C, H, W]`` as separate tensors, each ``[C, H, W]``."""
-        img = convert_to_tensor(img, track_meta=get_track_meta())
+        img = cast(torch.Tensor, convert_to_tensor(img, track_meta=get_track_meta()))  # typed Any
         _check_2d(img, type(self).__name__)
         return [
             convert_to_dst_type(v, img)[0]
@@ -316,7 +317,7 @@ class MultiScalePerturbation(Transform):
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
         """Views of ``img`` ``[C, H, W]`` concatenated into ``[C × V, H, W]``."""
-        img = convert_to_tensor(img, track_meta=get_track_meta())
+        img = cast(torch.Tensor, convert_to_tensor(img, track_meta=get_track_meta()))  # typed Any
         _check_2d(img, type(self).__name__)
         stacked = torch.cat(multiscale_views(_plain(img), self.scales, self.normalization), dim=0)
         return convert_to_dst_type(stacked, img)[0]
@@ -325,7 +326,7 @@ class MultiScalePerturbation(Transform):
 class _RandSpeckleDict(RandomizableTransform, MapTransform):
     """Dictionary twin of a :class:`_RandSpeckle`: maps the given keys, one ``prob`` decision."""
 
-    backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH]
+    backend = [TransformBackends.TORCH]  # noqa: RUF012 (MONAI declares it an instance attribute)
 
     def __init__(
         self,

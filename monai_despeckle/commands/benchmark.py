@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     methods = "all" if args.methods.strip() == "all" else _list(args.methods)
     if args.baseline and args.baseline not in available_methods():
         raise UnknownMethodError(f"--baseline {args.baseline!r} is not a method; see monai-despeckle methods")
-    if args.baseline and methods != "all" and args.baseline not in methods:
+    if args.baseline and isinstance(methods, list) and args.baseline not in methods:
         methods.insert(0, args.baseline)
     rows = run_benchmark(
         sizes=parse_sizes(args.sizes),

@@ -18,7 +18,7 @@ clean label the discriminator's "real" images.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -73,7 +73,7 @@ def conditional_prepare_batch(
     device: torch.device | str | None = None,
     non_blocking: bool = False,
     **kwargs: Any,
-) -> tuple[torch.Tensor, torch.Tensor, tuple, dict[str, torch.Tensor]]:
+) -> tuple[torch.Tensor, torch.Tensor | None, tuple, dict[str, torch.Tensor]]:
     """``(image, label, (), {"condition": image})``: the inferers receive the speckled image as condition."""
     image, label = default_prepare_batch(batchdata, device, non_blocking, **kwargs)
     return image, label, (), {"condition": image}
@@ -82,7 +82,9 @@ def conditional_prepare_batch(
 class GeneratorInferer(Inferer):
     """Run the generator on its input; the ``condition`` keyword is for the discriminator only."""
 
-    def __call__(self, inputs: torch.Tensor, network: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def __call__(
+        self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return network(inputs)
 
 
@@ -90,7 +92,12 @@ class ConditionalDiscriminatorInferer(Inferer):
     """Run the discriminator on ``cat(condition, inputs)``: a pix2pix D judges (speckled, candidate) pairs."""
 
     def __call__(
-        self, inputs: torch.Tensor, network: nn.Module, *args: Any, condition: torch.Tensor, **kwargs: Any
+        self,
+        inputs: torch.Tensor,
+        network: Callable[..., Any],
+        *args: Any,
+        condition: torch.Tensor,
+        **kwargs: Any,
     ) -> torch.Tensor:
         return network(PatchDiscriminator.pair(condition.to(inputs.dtype), inputs))
 

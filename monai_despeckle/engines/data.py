@@ -280,12 +280,24 @@ def datalists(
     """
     text = str(source)
     if SOURCE_SEPARATOR in text and not Path(text).exists():
-        options = {"size": size, "seed": seed, "phantom_count": phantom_count, "val_fraction": val_fraction}
-        limits = {"max_train": max_train, "max_val": max_val, "split_file": split_file}
         parts = [part.strip() for part in text.split(SOURCE_SEPARATOR)]
         if any(not part for part in parts):
             raise InvalidParameterError(f"empty source in {text!r}; join sources as SOURCE+SOURCE")
-        return combine_datalists([datalists(part, **options, **limits) for part in parts])
+        return combine_datalists(
+            [
+                datalists(
+                    part,
+                    size=size,
+                    seed=seed,
+                    phantom_count=phantom_count,
+                    val_fraction=val_fraction,
+                    max_train=max_train,
+                    max_val=max_val,
+                    split_file=split_file,
+                )
+                for part in parts
+            ]
+        )
     if text.startswith(PHANTOM_PREFIX):
         lists = phantom_datalists(text[len(PHANTOM_PREFIX) :], phantom_count, size, seed, val_fraction)
         return DataLists(_limit(lists.train, max_train), _limit(lists.val, max_val), True, lists.source)

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.metrics import Metric
 from monai.handlers import IgniteMetricHandler, PeakSignalToNoiseRatio, from_engine
 from monai.metrics import SSIMMetric
 
@@ -28,7 +29,7 @@ from monai_despeckle.errors import CorruptFileError, InputNotFoundError
 __all__ = ["TrainingHistory", "metric_handlers", "output_scalar", "plot_training_curve", "read_history"]
 
 
-def metric_handlers(data_range: float = 1.0) -> dict[str, IgniteMetricHandler]:
+def metric_handlers(data_range: float = 1.0) -> dict[str, Metric]:
     """``{"val_psnr": …, "val_ssim": …}`` Ignite metrics over the evaluator's ``pred`` and ``label``.
 
     Args:

@@ -127,18 +127,18 @@ class Speckle2SelfTrainer(Trainer):
         engine.state.output = {Keys.IMAGE: views[0]}
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=True)
-        use_amp = engine.amp and engine.scaler is not None
-        with torch.autocast("cuda", **engine.amp_kwargs) if use_amp else nullcontext():
+        scaler = engine.scaler if engine.amp else None
+        with torch.autocast("cuda", **engine.amp_kwargs) if scaler is not None else nullcontext():
             outputs = engine.network(views)
             engine.state.output[Keys.PRED] = outputs[0]
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             parts = engine.loss_function([o.float() for o in outputs], views)
             engine.fire_event(IterationEvents.LOSS_COMPLETED)
-        if use_amp:
-            engine.scaler.scale(parts.total).backward()
+        if scaler is not None:
+            scaler.scale(parts.total).backward()
             engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.scaler.step(engine.optimizer)
-            engine.scaler.update()
+            scaler.step(engine.optimizer)
+            scaler.update()
         else:
             parts.total.backward()
             engine.fire_event(IterationEvents.BACKWARD_COMPLETED)

@@ -24,11 +24,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 import torch.distributed as dist
-from ignite.engine import Events
+from ignite.engine import Engine, Events
 from monai.engines import SupervisedEvaluator, Trainer
 from monai.handlers import (
     CheckpointSaver,
@@ -59,6 +59,9 @@ from monai_despeckle.engines.handlers import (
 from monai_despeckle.errors import InvalidParameterError, OutputPathError
 from monai_despeckle.metrics import psnr, ssim
 from monai_despeckle.weights import load_state_dict
+
+if TYPE_CHECKING:
+    from torch.optim.lr_scheduler import _LRScheduler
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -96,6 +99,9 @@ class RunSettings:
     """
 
     OPTION_KIND = "training"
+
+    if TYPE_CHECKING:  # what makes a class a dataclass to the type checker; the subclasses define it
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     @classmethod
     def build(cls, config: Any = None, **overrides: Any) -> Any:
@@ -378,7 +384,7 @@ class _DistributedHistory(TrainingHistory):
         self.main = main
         self.device = device
 
-    def _record(self, engine: Trainer) -> None:
+    def _record(self, engine: Engine) -> None:
         totals = [*(self._sums[key] for key in self.loss_keys), float(self._count)]
         summed = torch.tensor(totals, dtype=torch.float64, device=self.device)
         dist.all_reduce(summed)  # every rank, at every epoch's end: the collectives stay in step
@@ -463,7 +469,10 @@ def linear_decay_handlers(
         return 1.0 - max(0, epochs_done + 1 - constant) / (decay + 1)
 
     return [
-        LrScheduleHandler(torch.optim.lr_scheduler.LambdaLR(optimizer, factor), print_lr=False)
+        # MONAI annotates the old _LRScheduler; every LRScheduler of torch >= 2.0 works
+        LrScheduleHandler(
+            cast("_LRScheduler", torch.optim.lr_scheduler.LambdaLR(optimizer, factor)), print_lr=False
+        )
         for optimizer in optimizers
     ]
 

@@ -59,7 +59,9 @@ def comparison_figure(
         for k, name in enumerate(panels):
             ax = axes[index * rows_per_image + k // ncols][k % ncols]
             ax.set_axis_on()
-            shown = _crop(frames[name], example.focus, max_side)
+            frame = frames[name]
+            assert frame is not None  # "reference" is a panel only when the examples have one
+            shown = _crop(frame, example.focus, max_side)
             ax.imshow(shown, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])

@@ -201,7 +201,7 @@ def evaluate(
         if not variances:
             raise DespeckleError("reference evaluation needs at least one speckle variance")
         noise_levels = [f"{float(v):g}" for v in variances]
-        metrics = FULL_REFERENCE_METRICS
+        metrics: tuple[str, ...] = FULL_REFERENCE_METRICS
     elif data.mode == "simulated":
         noise_levels, metrics = [PHYSICS], SIMULATED_METRICS
     else:
@@ -227,6 +227,7 @@ def evaluate(
                         warmed.add(name)
                     output, elapsed = _apply(method, noisy)
                     if regions is None:
+                        assert item.clean is not None  # reference and simulated items have one
                         values = _full_reference(output, item.clean)
                         if data.mode == "simulated":
                             values["homogeneity"] = glcm_homogeneity(output)
@@ -242,6 +243,7 @@ def evaluate(
 
 def _regions(item: EvalItem) -> Regions:
     """Target / background / homogeneous regions of a real noisy image (errors name the image)."""
+    assert item.noisy is not None  # no-reference items have one
     try:
         return auto_regions(item.noisy, item.mask)
     except DespeckleError as err:

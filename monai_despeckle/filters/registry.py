@@ -17,8 +17,10 @@ from monai_despeckle.methods import MethodSpec, register_method
 
 _SEED_PAPER = "baseline in Bhute et al., arXiv 2403.02750 (2024)"
 
+_Adapter = type[NumpyFrameFilter] | type[TorchFilter]
+
 # name, adapter, function, one-line description, reference
-_FILTERS: tuple[tuple[str, type, Callable[..., Any], str, str], ...] = (
+_FILTERS: tuple[tuple[str, _Adapter, Callable[..., Any], str, str], ...] = (
     ("none", TorchFilter, identity, "no filtering: the input unchanged, for comparisons", ""),
     ("median", NumpyFrameFilter, median, "median filter, 5×5", _SEED_PAPER),
     ("gaussian", NumpyFrameFilter, gaussian, "Gaussian low-pass, σ = 1 px", _SEED_PAPER),
@@ -75,7 +77,7 @@ _FILTERS: tuple[tuple[str, type, Callable[..., Any], str, str], ...] = (
     ),
 )
 
-_OPTIONAL: tuple[tuple[str, type, Callable[..., Any], str, str, Callable[[], bool]], ...] = (
+_OPTIONAL: tuple[tuple[str, _Adapter, Callable[..., Any], str, str, Callable[[], bool]], ...] = (
     (
         "bm3d",
         NumpyFrameFilter,
@@ -112,7 +114,7 @@ _OPTIONAL: tuple[tuple[str, type, Callable[..., Any], str, str, Callable[[], boo
 
 
 def _register(
-    name: str, adapter: type, function: Callable[..., Any], description: str, reference: str
+    name: str, adapter: _Adapter, function: Callable[..., Any], description: str, reference: str
 ) -> None:
     register_method(
         MethodSpec(
@@ -128,6 +130,6 @@ def _register(
 
 for _row in _FILTERS:
     _register(*_row)
-for *_row, _is_available in _OPTIONAL:
-    if _is_available():
-        _register(*_row)
+for _optional in _OPTIONAL:
+    if _optional[5]():
+        _register(*_optional[:5])

@@ -52,7 +52,8 @@ def read(folder: Path) -> UltrasoundImage:
     for file in files:
         values = raster.read_values(file)
         if not frames:  # the whole cine will be held: refuse it from the first frame's size
-            budget.check_whole_image(len(files), *values.shape[1:], values.dtype, folder, streamable=True)
+            height, width = values.shape[1:]
+            budget.check_whole_image(len(files), height, width, values.dtype, folder, streamable=True)
         if values.shape[0] != 1:
             raise InvalidImageError(f"holds {values.shape[0]} frames; a frames folder needs one a file", file)
         if frames and (values.shape != frames[0].shape or values.dtype != frames[0].dtype):

@@ -87,8 +87,13 @@ def _pixel_dtype(reader: sitk.ImageFileReader) -> np.dtype:
     return np.dtype((component, (count,))) if count > 1 else component
 
 
-def _spatial_geometry(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ITK (x, y, z) spacing, origin and 3×3 direction, 2-D images embedded in the z = 0 plane."""
+def _spatial_geometry(
+    image: sitk.Image | sitk.ImageFileReader,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ITK (x, y, z) spacing, origin and 3×3 direction, 2-D images embedded in the z = 0 plane.
+
+    ``image`` is an image, or a reader that has read the image information.
+    """
     dim = image.GetDimension()
     n = min(dim, 3)
     spacing, origin, direction = np.ones(3), np.zeros(3), np.eye(3)

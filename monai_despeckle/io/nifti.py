@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import nibabel as nib
 import numpy as np
 
 from monai_despeckle.errors import InvalidImageError
+
+if TYPE_CHECKING:
+    from nibabel.arrayproxy import ArrayProxy
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -70,7 +74,10 @@ def check_finite(path: Path, header: dict[str, str]) -> None:
     """
     if int(header.get("datatype", "0")) not in _FLOAT_DATATYPES:
         return
-    voxels = np.asanyarray(nib.load(path).dataobj.get_unscaled())
+    # nibabel types load() as any file-based image and dataobj as any array-like: a NIfTI file
+    # loads as a Nifti1Image (or Nifti2Image) whose dataobj is an ArrayProxy
+    image = cast("nib.Nifti1Image", nib.load(path))
+    voxels = np.asanyarray(cast("ArrayProxy", image.dataobj).get_unscaled())
     bad = int(np.count_nonzero(~np.isfinite(voxels)))
     if bad:
         raise InvalidImageError(f"image contains {bad} NaN or infinite voxel values", path)

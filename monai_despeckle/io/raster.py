@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -227,7 +228,7 @@ def write(image: UltrasoundImage, path: Path) -> None:
     pages = [Image.fromarray(frame) for frame in values]
     if _bilevel_pages(image, values, path):
         pages = [page.convert("1") for page in pages]
-    options = {"quality": 95} if _family(path) == "jpeg" else {}
+    options: dict[str, Any] = {"quality": 95} if _family(path) == "jpeg" else {}
     if len(pages) > 1:
         options.update(save_all=True, append_images=pages[1:])
     pages[0].save(path, **options)

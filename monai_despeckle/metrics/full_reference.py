@@ -8,6 +8,9 @@ The computations are MONAI's (:class:`monai.metrics.PSNRMetric`, :class:`~monai.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, cast
+
 import numpy as np
 import torch
 from monai.metrics import MSEMetric, PSNRMetric, SSIMMetric
@@ -50,8 +53,9 @@ def _pair(output: ArrayLike, reference: ArrayLike) -> tuple[torch.Tensor, torch.
     return out, ref
 
 
-def _per_image(values: torch.Tensor) -> np.ndarray:
-    return values.reshape(-1).double().numpy()
+def _per_image(values: torch.Tensor | Sequence[Any]) -> np.ndarray:
+    # MONAI types its metrics' results for lists of tensors too; a batch tensor in gives a tensor out
+    return cast(torch.Tensor, values).reshape(-1).double().numpy()
 
 
 def mse(output: ArrayLike, reference: ArrayLike) -> np.ndarray:

@@ -62,5 +62,6 @@ def segmentation_unet(
         norm="batch",
         dropout=float(dropout),
     )
-    network.size_multiple = math.prod(strides)
+    # nn.Module.__setattr__ is typed for tensors and modules only; a plain int attribute is fine
+    network.size_multiple = math.prod(strides)  # type: ignore[assignment]
     return network

@@ -30,6 +30,7 @@ Architecture (as described in the paper; written from that description, no code 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -219,6 +220,5 @@ class Speckle2Self(nn.Module):
 
         Its ``state_dict`` is what a bundle ships; load it into ``Speckle2SelfInference(features)``.
         """
-        return Speckle2SelfInference(
-            self.features, self.in_channels, encoder=self.encoders[0], decoder=self.decoder
-        )
+        encoder = cast(Speckle2SelfEncoder, self.encoders[0])  # ModuleList items are typed as Module
+        return Speckle2SelfInference(self.features, self.in_channels, encoder=encoder, decoder=self.decoder)

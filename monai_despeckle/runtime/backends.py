@@ -54,7 +54,8 @@ class TorchBackend:
     ) -> None:
         module = module.eval().to(device)
         if channels_last:
-            module = module.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format (it is documented) but its typed overloads leave it out
+            module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.module = module
         self.channels_last = channels_last
         self._forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(module) if compile else module

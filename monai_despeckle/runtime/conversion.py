@@ -121,6 +121,7 @@ def onnx_model(module: nn.Module, size_multiple: int, *, opset: int = ONNX_OPSET
             dynamo=True,
             verbose=False,
         )
+    assert program is not None  # export returns None only with dynamo=False
     model = program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = SIZE_MULTIPLE_KEY, str(size_multiple)

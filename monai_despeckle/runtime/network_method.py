@@ -66,7 +66,7 @@ class NetworkMethod:
         if backend not in BACKENDS:
             raise InvalidParameterError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.name = name
-        self.module = module
+        self.module: nn.Module | None = module  # None: an exported file runs (from_file)
         self.path: Path | None = None
         self._activation_bytes: float | None = None
         self.size_multiple = int(size_multiple or getattr(module, "size_multiple", 1) or 1)
@@ -135,8 +135,10 @@ class NetworkMethod:
                     f"{self.path} is an exported {self.backend.name} model; it cannot run on the "
                     f"{backend} backend"
                 )
-            same_device = device is None or resolve_device(device) == self.device
-            return self if same_device else NetworkMethod.from_file(self.path, name=self.name, device=device)
+            if device is None or resolve_device(device) == self.device:
+                return self
+            assert self.path is not None  # a method without a module runs a file (from_file)
+            return NetworkMethod.from_file(self.path, name=self.name, device=device)
         return NetworkMethod(
             self.module,
             self.name,

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -47,6 +47,9 @@ from monai_despeckle.evaluation.datasets import (
 )
 from monai_despeckle.segmentation.tasks import SegTask
 from monai_despeckle.transforms import RandSpeckleNoised
+
+if TYPE_CHECKING:
+    from monai_despeckle.simulation import PhantomSample
 
 __all__ = [
     "DespeckleImaged",
@@ -90,7 +93,11 @@ def phantom_entries(task: SegTask, n: int, size: int, seed: int) -> list[dict[st
     """``n`` simulated phantoms of the task's family as in-memory ``{"image", "label", "name"}`` entries."""
     from monai_despeckle.simulation import label_map, simulate_breast, simulate_carotid
 
-    simulate = {"breast": simulate_breast, "carotid": simulate_carotid}[task.phantom_kind]
+    simulators: dict[str, Callable[..., PhantomSample]] = {
+        "breast": simulate_breast,
+        "carotid": simulate_carotid,
+    }
+    simulate = simulators[task.phantom_kind]
     entries = []
     for index in range(n):
         sample = simulate(size=size, seed=seed + index)

@@ -146,7 +146,7 @@ class Segmenter:
         out = np.empty(frames.shape, dtype=np.uint8)
         for index, frame_probabilities in enumerate(probabilities):  # full size, one frame at a time
             full = F.interpolate(frame_probabilities[None], size=shape, mode="bilinear", align_corners=False)
-            labels = full.argmax(dim=1)
+            labels: torch.Tensor | np.ndarray = full.argmax(dim=1)
             del full
             if self.keep_largest:
                 labels = self._largest(labels)
@@ -215,7 +215,7 @@ class Segmenter:
             chunks: float frame chunks ``[n, H, W]``.
             total: number of frames, for the progress bar.
         """
-        checked = (self._check_frames(chunk) for chunk in chunks)
+        checked: Iterator[np.ndarray] = (self._check_frames(chunk) for chunk in chunks)
         if self._despeckler is not None:
             checked = self._despeckler.iter_frames(checked)
         with tqdm(total=total, unit="frame", desc=self.name, disable=not self.progress) as bar:

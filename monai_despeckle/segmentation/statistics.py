@@ -12,6 +12,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -41,14 +42,16 @@ def segmentation_scores(
     pred = torch.from_numpy(np.asarray(prediction) == label).long()[None, None]
     true = torch.from_numpy(np.asarray(truth) == label).long()[None, None]
     pred, true = one_hot(pred, 2), one_hot(true, 2)
-    dice = float(DiceMetric(include_background=False, ignore_empty=False)(pred, true)[0, 0])
+    # MONAI types its metrics' results for lists of tensors too; a batch tensor in gives a tensor out
+    dice_metric = DiceMetric(include_background=False, ignore_empty=False)
+    dice = float(cast(torch.Tensor, dice_metric(pred, true))[0, 0])
     hd95 = math.nan
     if pred[:, 1].any() and true[:, 1].any():
         metric = HausdorffDistanceMetric(include_background=False, percentile=95)
         kwargs = {"spacing": list(spacing)} if spacing is not None else {}
         with warnings.catch_warnings():  # MONAI 1.6 warns about its own deprecated internal argument
             warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*")
-            hd95 = float(metric(pred, true, **kwargs)[0, 0])
+            hd95 = float(cast(torch.Tensor, metric(pred, true, **kwargs))[0, 0])
     return {
         "dice": dice,
         "hd95": hd95,

@@ -11,7 +11,7 @@ despeckling workflows (:func:`monai_despeckle.engines.workflow.run_workflow`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from monai.data import DataLoader, Dataset
@@ -38,6 +38,9 @@ from monai_despeckle.segmentation.data import (
     write_split_record,
 )
 from monai_despeckle.segmentation.tasks import get_task
+
+if TYPE_CHECKING:
+    from torch.optim.lr_scheduler import _LRScheduler
 
 __all__ = ["SegTrainConfig", "train_segmenter"]
 
@@ -161,8 +164,10 @@ def train_segmenter(config: SegTrainConfig | None = None, **overrides: Any) -> T
     set_determinism(seed=config.seed)
     model_args = {"out_channels": task.num_classes, **config.model}
     model = load_initial_weights(segmentation_unet(**model_args), config).to(device)  # type: ignore[arg-type]
-    if config.size % model.size_multiple:
-        raise InvalidParameterError(f"size {config.size} is not a multiple of {model.size_multiple}")
+    # nn.Module.__getattr__ is typed for tensors and modules; segmentation_unet sets this int
+    size_multiple = cast(int, model.size_multiple)
+    if config.size % size_multiple:
+        raise InvalidParameterError(f"size {config.size} is not a multiple of {size_multiple}")
     out = prepare_output(config, f"segmentation_{task.name}")  # type: ignore[arg-type]
     write_split_record(lists, out / "split_used.json")
 
@@ -189,6 +194,7 @@ def train_segmenter(config: SegTrainConfig | None = None, **overrides: Any) -> T
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=config.max_epochs, eta_min=0.01 * (config.lr or SEG_LR)
     )
-    LrScheduleHandler(schedule, print_lr=False).attach(trainer)
+    # MONAI annotates the old _LRScheduler; every LRScheduler of torch >= 2.0 works
+    LrScheduleHandler(cast("_LRScheduler", schedule), print_lr=False).attach(trainer)
     evaluator = _evaluator(model, val_loader, device, amp, task.num_classes)
     return run_workflow(config, out, trainer, evaluator, model, ["loss"], {})  # type: ignore[arg-type]

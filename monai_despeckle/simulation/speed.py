@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from monai_despeckle.simulation.dataset import PHANTOMS
 
@@ -40,11 +41,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     print(f"size {args.size}, {args.n} phantoms each, torch threads {torch.get_num_threads()}")
-    for kind, kwargs in (
+    variants: tuple[tuple[str, dict[str, Any]], ...] = (
         ("breast", {}),
         ("carotid", {"view": "transverse"}),
         ("carotid", {"view": "longitudinal"}),
-    ):
+    )
+    for kind, kwargs in variants:
         rate = phantoms_per_second(kind, args.size, args.n, **kwargs)
         label = " ".join([kind, *map(str, kwargs.values())])
         print(f"{label:<22} {rate:6.1f} phantoms/s")

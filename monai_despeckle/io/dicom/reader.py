@@ -11,6 +11,7 @@ import copy
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -163,7 +164,7 @@ def read(path: Path) -> UltrasoundImage:
     kind = _kind(ds, values.shape[0], sop_class, frame_time)
     step = geometry.slice_spacing(ds) if kind is ImageKind.VOLUME else 1.0
     origin, direction = geometry.patient_position(ds)
-    metadata = {
+    metadata: dict[str, Any] = {
         "spacing_source": spacing_source,
         "ultrasound_regions": geometry.region_records(ds),
         "sop_class": sop_class,

@@ -36,7 +36,7 @@ READABLE = ULTRASOUND | frozenset(
 KEEPABLE_SINGLE_FRAME = frozenset({US_IMAGE, SECONDARY_CAPTURE, uid.CTImageStorage, uid.MRImageStorage})
 
 # Modality written for a SOP class when the source does not say.
-DEFAULT_MODALITY = {
+DEFAULT_MODALITY: dict[str, str] = {
     US_IMAGE: "US",
     US_MULTIFRAME: "US",
     uid.CTImageStorage: "CT",

@@ -19,7 +19,10 @@ from monai_despeckle.io.image import IntensityMapping, ValuesConvertedWarning
 
 INTEGER_DTYPES = ("uint8", "uint16", "int8", "int16")  # what Dataset.set_pixel_data stores
 FLOAT_KEYWORDS = {"float32": "FloatPixelData", "float64": "DoubleFloatPixelData"}
-_SOP_DTYPES = {MULTIFRAME_GRAY_BYTE_SC: ("uint8",), MULTIFRAME_GRAY_WORD_SC: ("uint16",)}
+_SOP_DTYPES: dict[str, tuple[str, ...]] = {
+    MULTIFRAME_GRAY_BYTE_SC: ("uint8",),
+    MULTIFRAME_GRAY_WORD_SC: ("uint16",),
+}
 _RESCALED = IntensityMapping("uint16", 0.0, 65535.0)
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pydicom
@@ -40,6 +41,9 @@ from monai_despeckle.io.streaming.base import (
 )
 from monai_despeckle.io.streaming.whole import InMemorySource
 from monai_despeckle.io.validation import as_frames
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 DEFER_SIZE = "64 KB"  # elements larger than this (the pixel data) stay on disk until accessed
 
@@ -98,7 +102,7 @@ class DicomSource(FrameSource):
         sop_class = str(ds.get("SOPClassUID", ""))
         kind = reader._kind(ds, num_frames, sop_class, frame_time)
         origin, direction = geometry.patient_position(ds)
-        metadata = {
+        metadata: dict[str, Any] = {
             "spacing_source": spacing_source,
             "ultrasound_regions": geometry.region_records(ds),
             "sop_class": sop_class,
@@ -143,7 +147,7 @@ class DicomSource(FrameSource):
                 warnings.warn(warning.message, warning.category, stacklevel=4)
         return values
 
-    def _iter_frames(self, indices: list[int] | None = None) -> Iterator[np.ndarray]:
+    def _iter_frames(self, indices: list[int] | None = None) -> Generator[np.ndarray, None, None]:
         frames = iter_pixels(self.path, indices=indices)
         while True:
             try:
@@ -188,7 +192,8 @@ class DicomSink(FrameSink):
 
     def _write(self, frames: np.ndarray) -> None:
         for values in stored_blocks(frames, self._stored.mapping, self._dtype):
-            self._pixels.write(values.view(np.uint8))
+            # numpy types ndarray as a buffer (__buffer__) from Python 3.12 on only; it is one on 3.10 too
+            self._pixels.write(cast("Buffer", values.view(np.uint8)))
             self._length += values.nbytes
 
     def _finish(self) -> None:

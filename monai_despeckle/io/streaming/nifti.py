@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, cast
 
 import nibabel as nib
 import numpy as np
@@ -38,6 +39,10 @@ from monai_despeckle.io.streaming.base import (
     value_range,
 )
 from monai_despeckle.io.streaming.whole import InMemorySource
+
+if TYPE_CHECKING:
+    from nibabel.arrayproxy import ArrayProxy
+    from typing_extensions import Buffer
 
 # LPS (ITK, DICOM) <-> RAS (NIfTI affine): flip the first two physical axes.
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -73,7 +78,9 @@ class NiftiSource(FrameSource):
         header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
         kind, frame_time_ms = itk_formats._kind_and_frame_time(size, header, path)
         try:
-            proxy = nib.load(path).dataobj
+            # nibabel types load() as any file-based image and dataobj as any array-like: a NIfTI
+            # file loads as a Nifti1Image (or Nifti2Image) whose dataobj is an ArrayProxy
+            proxy = cast("ArrayProxy", cast("nib.Nifti1Image", nib.load(path)).dataobj)
         except Exception:  # nibabel refuses a header ITK accepted: let the whole-image reader decide
             return InMemorySource.load(path)
         if float(proxy.slope) != 1.0 or float(proxy.inter) != 0.0:
@@ -130,7 +137,7 @@ class NiftiSource(FrameSource):
 
 
 @contextlib.contextmanager
-def _open_voxels(path: Path, offset: int) -> Iterator[BinaryIO]:
+def _open_voxels(path: Path, offset: int) -> Iterator[io.BufferedIOBase]:
     """The file positioned at its first voxel: seek for ``.nii``; for ``.nii.gz`` decompress up to it.
 
     Plain sequential reads rather than ``np.memmap``: pages of a memory map stay resident (and count
@@ -188,7 +195,7 @@ class NiftiSink(FrameSink):
         self._dtype = header.get_data_dtype()
         # Kept open across write() calls and closed in _finish/_abort, hence no 'with'.
         if _is_gzip(staging):
-            self._stream: BinaryIO = gzip.open(staging, "wb", compresslevel=nifti.GZIP_LEVEL)  # noqa: SIM115
+            self._stream: io.BufferedIOBase = gzip.open(staging, "wb", compresslevel=nifti.GZIP_LEVEL)  # noqa: SIM115
         else:
             self._stream = staging.open("wb")
         header.write_to(self._stream)
@@ -197,7 +204,8 @@ class NiftiSink(FrameSink):
 
     def _write(self, frames: np.ndarray) -> None:
         for values in stored_blocks(frames, self.header.intensity, self._dtype):
-            self._stream.write(values.view(np.uint8))
+            # numpy types ndarray as a buffer (__buffer__) from Python 3.12 on only; it is one on 3.10 too
+            self._stream.write(cast("Buffer", values.view(np.uint8)))
 
     def _finish(self) -> None:
         self._stream.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -29,7 +29,7 @@ class _Failure:
         self.error = error
 
 
-def read_ahead(items: Iterable[T]) -> Iterator[T]:
+def read_ahead(items: Iterable[T]) -> Generator[T, None, None]:
     """Iterate ``items`` in a background thread, one item ahead of the consumer."""
     handoff: queue.Queue[object] = queue.Queue(maxsize=1)
     stop = threading.Event()
