@@ -58,6 +58,7 @@ from monai_despeckle.engines.handlers import (
 )
 from monai_despeckle.errors import InvalidParameterError, OutputPathError
 from monai_despeckle.metrics import psnr, ssim
+from monai_despeckle.runtime.device import resolve_device
 from monai_despeckle.weights import load_state_dict
 
 if TYPE_CHECKING:
@@ -263,19 +264,6 @@ class TrainResult:
     epochs: int
     input_metrics: dict[str, float]
     network: nn.Module
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else as ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise InvalidParameterError(f"invalid device {device!r} ({err})") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidParameterError(f"device {device!r} requested but CUDA is not available")
-    return resolved
 
 
 @dataclass(frozen=True)
