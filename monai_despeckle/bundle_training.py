@@ -28,10 +28,11 @@ from monai_despeckle.bundle_format import (
     read_json,
     verify_weights,
 )
-from monai_despeckle.engines.data import PHANTOM_PREFIX, SOURCE_SEPARATOR
+from monai_despeckle.engines.data import SOURCE_SEPARATOR
 from monai_despeckle.engines.grain import bundle_training_grain, record_training_grain
 from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
 from monai_despeckle.evaluation.datasets import image_files
+from monai_despeckle.options import phantom_kind
 from monai_despeckle.resolver import find_bundle
 
 __all__ = ["TrainedBundle", "make_split", "train_bundle"]
@@ -192,7 +193,7 @@ def train_bundle(
         raise OutputPathError("already exists; choose a new bundle folder", target)
     parts = [str(data)] if Path(data).exists() else str(data).split(SOURCE_SEPARATOR)
     for part in parts:
-        if not part.startswith(PHANTOM_PREFIX) and not Path(part).exists():
+        if phantom_kind(part) is None and not Path(part).exists():
             raise InputNotFoundError("training data not found", Path(part))
     target.parent.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = dict(overrides or {})

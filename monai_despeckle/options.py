@@ -13,7 +13,8 @@ EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 # "auto": a network runs at the speckle grain it was trained at (runtime/scale.py); "native": as given
 SCALE_CHOICES: tuple[str, ...] = ("auto", "native")
 DEFAULT_CHUNK_FRAMES = "auto"  # frames streamed at a time: sized from the memory budget (budget.py)
-SIM_PREFIX = "sim:"  # `evaluate --data sim:breast`: simulated phantoms instead of a folder
+PHANTOM_PREFIX = "phantoms:"  # a data source of simulated phantoms: phantoms:breast|carotid|mixed
+SIM_PREFIX = "sim:"  # the older spelling of PHANTOM_PREFIX, still accepted
 DEFAULT_EVAL_SIZE = 128  # frame side of the seed protocol's evaluation (Bhute et al. 2024)
 
 __all__ = [
@@ -22,7 +23,22 @@ __all__ = [
     "DEFAULT_EVAL_SIZE",
     "DEVICE_CHOICES",
     "EXPORT_FORMATS",
+    "PHANTOM_PREFIX",
     "PRECISION_CHOICES",
     "SCALE_CHOICES",
     "SIM_PREFIX",
+    "phantom_kind",
 ]
+
+
+def phantom_kind(source: object) -> str | None:
+    """The phantom kind a data source names (``phantoms:carotid`` or ``sim:carotid``), else None.
+
+    Training, evaluation and segmentation spell simulated data the same way; ``sim:`` is the
+    spelling ``evaluate`` used first.
+    """
+    text = str(source)
+    for prefix in (PHANTOM_PREFIX, SIM_PREFIX):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return None

@@ -110,9 +110,14 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
 
 def test_simulated_breast_phantoms(tmp_path):
     out = tmp_path / "sim"
-    args = ["evaluate", "--data", "sim:breast", "--n", "2", "--size", "64", "--methods", "none,median"]
+    args = ["evaluate", "--data", "phantoms:breast", "--n", "2", "--size", "64", "--methods", "none,median"]
     assert main([*args, "--out", str(out)]) == 0
     rows = _rows(out)
+    # the older spelling names the same phantoms
+    older = tmp_path / "older"
+    assert main(["evaluate", "--data", "sim:breast", *args[3:], "--out", str(older)]) == 0
+    untimed = [{k: v for k, v in row.items() if k != "time_ms"} for row in rows]
+    assert [{k: v for k, v in row.items() if k != "time_ms"} for row in _rows(older)] == untimed
     assert len(rows) == 2 * 2 and {r["noise"] for r in rows} == {"physics"}
     scores = {r["method"]: [float(x["psnr"]) for x in rows if x["method"] == r["method"]] for r in rows}
     assert all(np.isfinite(scores["none"])) and all(np.isfinite(scores["median"]))

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from monai_despeckle.errors import DespeckleError
-from monai_despeckle.options import DEFAULT_EVAL_SIZE, SIM_PREFIX
+from monai_despeckle.options import DEFAULT_EVAL_SIZE, phantom_kind
 
 HELP = "benchmark despeckling methods on real or simulated images (metrics, tables, figures)"
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         required=True,
-        help="folder of images (directly or in images/), or sim:breast / sim:carotid for phantoms",
+        help="folder of images (directly or in images/), or phantoms:breast / phantoms:carotid",
     )
     parser.add_argument("--split", help="keep only this key of the split file (e.g. val)")
     parser.add_argument("--split-file", type=Path, help="split JSON (default: DATA/split.json)")
@@ -74,7 +74,7 @@ def parse_noise(spec: str) -> list[float]:
 
 def _command_line(args: argparse.Namespace) -> str:
     """The canonical command line of this run (for the report)."""
-    synthetic_noise = not (str(args.data).startswith(SIM_PREFIX) or args.no_reference)
+    synthetic_noise = not (phantom_kind(args.data) is not None or args.no_reference)
     parts = ["monai-despeckle", "evaluate", "--data", str(args.data)]
     for flag, value in (
         ("--split", args.split),
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, args.overwrite)
     methods = create_methods(args.methods)  # unknown names fail before the data set is built
     variances = None
-    simulated = str(args.data).startswith(SIM_PREFIX)
+    simulated = phantom_kind(args.data) is not None
     if simulated and args.noise not in (DEFAULT_NOISE, "physics"):
         logger.info("phantoms carry their own physics speckle: --noise %s is ignored", args.noise)
     data, title = load_eval_set(

@@ -48,6 +48,7 @@ from monai.transforms.transform import Randomizable
 
 from monai_despeckle.errors import CorruptFileError, InputNotFoundError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import image_files, read_frame, resize_frame
+from monai_despeckle.options import PHANTOM_PREFIX, phantom_kind
 from monai_despeckle.simulation import PHANTOMS, sample_seed
 from monai_despeckle.speckle import DEFAULT_SCALES
 from monai_despeckle.transforms import MultiScalePerturbationd, RandRayleighSpeckled, RandSpeckleNoised
@@ -74,7 +75,6 @@ __all__ = [
     "view_keys",
 ]
 
-PHANTOM_PREFIX = "phantoms:"
 SOURCE_SEPARATOR = "+"
 """Joins several training sources into one (see :func:`datalists`)."""
 SEED_PAPER_VARIANCES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -298,8 +298,9 @@ def datalists(
                 for part in parts
             ]
         )
-    if text.startswith(PHANTOM_PREFIX):
-        lists = phantom_datalists(text[len(PHANTOM_PREFIX) :], phantom_count, size, seed, val_fraction)
+    kind = phantom_kind(text)
+    if kind is not None:
+        lists = phantom_datalists(kind, phantom_count, size, seed, val_fraction)
         return DataLists(_limit(lists.train, max_train), _limit(lists.val, max_val), True, lists.source)
     folder = Path(source)
     if not folder.is_dir():

@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 
 from monai_despeckle.bundle_format import METADATA_FILE
 from monai_despeckle.engines.data import (
-    PHANTOM_PREFIX,
     SOURCE_SEPARATOR,
     datalists,
     self_supervised_transform,
@@ -34,6 +33,7 @@ from monai_despeckle.engines.workflow import TrainConfig
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
+from monai_despeckle.options import phantom_kind
 from monai_despeckle.runtime.scale import GRAIN_KEY, PERCENTILES, GrainRange, TrainedGrain
 
 __all__ = ["DEFAULT_SAMPLES", "bundle_training_grain", "record_training_grain", "training_grain"]
@@ -98,7 +98,7 @@ def training_grain(
     if not axial:
         raise InvalidParameterError(f"no training input of {config.data} has measurable speckle")
     parts = str(config.data).split(SOURCE_SEPARATOR)
-    phantoms_only = all(part.strip().startswith(PHANTOM_PREFIX) for part in parts)
+    phantoms_only = all(phantom_kind(part.strip()) is not None for part in parts)
     return TrainedGrain(
         axial=_percentiles(axial),
         lateral=_percentiles(lateral),

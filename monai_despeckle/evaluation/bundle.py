@@ -14,7 +14,7 @@ from monai_despeckle.errors import DespeckleError
 from monai_despeckle.evaluation.datasets import EvalSet, folder_set, simulated_set
 from monai_despeckle.evaluation.output import check_output_dir, write_report
 from monai_despeckle.evaluation.runner import EvalResult, evaluate
-from monai_despeckle.options import DEFAULT_EVAL_SIZE, SIM_PREFIX
+from monai_despeckle.options import DEFAULT_EVAL_SIZE, SIM_PREFIX, phantom_kind
 from monai_despeckle.resolver import create_method, create_methods, find_bundle
 
 __all__ = ["DEFAULT_BASELINES", "SEED_VARIANCES", "SIM_PREFIX", "evaluate_bundle", "load_eval_set"]
@@ -39,7 +39,8 @@ def load_eval_set(
     """The evaluation set named by ``data`` and a title for its report.
 
     Args:
-        data: ``sim:breast`` / ``sim:carotid`` (phantoms with physics speckle and clean reference),
+        data: ``phantoms:breast`` / ``phantoms:carotid`` (phantoms with physics speckle and clean
+            reference; ``sim:`` also accepted),
             or a folder of real images: clean references that get synthetic speckle, or, with
             ``no_reference``, noisy inputs scored with no-reference metrics inside their masks.
         size: square frame side (default 128; native size for ``no_reference``; 0 = native).
@@ -54,8 +55,8 @@ def load_eval_set(
     if size is not None and size < 0:
         raise DespeckleError(f"size must be positive (or 0 for native); got {size}")
     spec = str(data)
-    if spec.startswith(SIM_PREFIX):
-        kind = spec[len(SIM_PREFIX) :]
+    kind = phantom_kind(spec)
+    if kind is not None:
         phantoms = simulated_set(kind, size=size or DEFAULT_SIZE, n=n or DEFAULT_PHANTOMS, seed=seed)
         return phantoms, f"Evaluation on simulated {kind} phantoms"
     side = size if size is not None else (None if no_reference else DEFAULT_SIZE)
@@ -82,7 +83,7 @@ def evaluate_bundle(
 
     Args:
         bundle_root: the bundle folder (``configs/metadata.json`` and ``models/model.pt``).
-        data: as :func:`load_eval_set`: ``sim:<kind>`` or a folder of images.
+        data: as :func:`load_eval_set`: ``phantoms:<kind>`` or a folder of images.
         output_dir: report folder (``results.csv``, ``summary.md``, figures, ``config.json``).
         baselines: registered methods to score beside the bundle.
         variances: synthetic speckle variances for a folder of clean references.
@@ -100,7 +101,7 @@ def evaluate_bundle(
     bundle = find_bundle(bundle_root, kind="despeckle")
     model = create_method(bundle.path)  # verified weights; errors name the bundle
     check_output_dir(output_dir, overwrite)
-    split = None if str(data).startswith(SIM_PREFIX) else split
+    split = None if phantom_kind(data) is not None else split
     eval_set, title = load_eval_set(data, size=size, n=n, seed=seed, split=split, no_reference=no_reference)
     methods = {model.name: model, **create_methods([b for b in baselines if b != model.name])}
     names = list(methods)

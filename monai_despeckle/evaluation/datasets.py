@@ -4,7 +4,7 @@ Three sources, one item type (:class:`EvalItem`):
 
 - a folder of real images used as **clean references**; the harness adds synthetic speckle to
   each (the protocol of Bhute et al., arXiv 2403.02750: scikit-image speckle on BUSI at 128²);
-- **simulated phantoms** (``sim:breast``, ``sim:carotid``): a speckle-free reference and its
+- **simulated phantoms** (``phantoms:breast``, ``phantoms:carotid``): a speckle-free reference and its
   physics-speckled B-mode from :mod:`monai_despeckle.simulation`;
 - a folder of real **noisy** images with structure masks (``masks/<stem>_mask.png`` beside
   ``images/``), for the no-reference metrics.
