@@ -280,6 +280,7 @@ def test_train_speckle2self_never_gives_the_model_a_clean_image(tmp_path):
         output_dir=str(tmp_path / "s2s"),
         model={"features": features},
         train_handlers=[RecordBatchKeys()],
+        min_view_grain=None,  # 64² phantoms: the paper's pixel scales, all three views
         **TINY,
         **PHANTOMS,
     )
@@ -466,3 +467,24 @@ def test_plot_training_curve_from_csv_and_json(tmp_path):
         plot_training_curve(tmp_path / "bad.csv", tmp_path / "bad.png")
     with pytest.raises(InputNotFoundError):
         read_history(tmp_path / "none.csv")
+
+
+def test_msp_scales_follow_the_speckle_grain_not_the_pixels(tmp_path):
+    """At 128² the phantoms' grain is ~2.4 px: the 0.25 view (0.6 px) is dropped, 0.5 kept."""
+    from monai_despeckle.engines.self_supervised import grain_relative_scales
+
+    assert grain_relative_scales((1.0, 0.5, 0.25), 8.0) == (1.0, 0.5, 0.25)
+    assert grain_relative_scales((1.0, 0.5, 0.25), 2.4) == (1.0, 0.5)
+    with pytest.raises(InvalidParameterError, match="too fine"):
+        grain_relative_scales((1.0, 0.5, 0.25), 1.2)
+    result = train_speckle2self(
+        output_dir=str(tmp_path / "s2s"),
+        model={"features": [4, 8, 16, 32]},
+        **{**TINY, "patch_size": 128, "max_epochs": 1},
+        **{**PHANTOMS, "data": "phantoms:mixed"},
+    )
+    msp = json.loads((result.output_dir / "config.json").read_text())["msp"]
+    assert msp["scales"] == [1.0, 0.5] and msp["normalization"] == "shared"
+    assert 1.5 < msp["training_grain_px"] < 4.0
+    with pytest.raises(InvalidParameterError, match="too fine"):
+        train_speckle2self(output_dir=str(tmp_path / "fine"), **TINY, **PHANTOMS)  # 64²: ~1.2 px

@@ -10,6 +10,7 @@ speckle), is used only by the validation engine to report PSNR/SSIM.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -29,6 +30,7 @@ from monai_despeckle.engines.data import (
     train_loader,
     view_keys,
 )
+from monai_despeckle.engines.grain import training_grain
 from monai_despeckle.engines.workflow import (
     TrainConfig,
     TrainResult,
@@ -47,10 +49,50 @@ from monai_despeckle.losses import Speckle2SelfLoss
 from monai_despeckle.networks import Speckle2Self
 from monai_despeckle.speckle import DEFAULT_SCALES
 
-__all__ = ["SPECKLE2SELF_BETAS", "SPECKLE2SELF_LR", "Speckle2SelfTrainer", "train_speckle2self"]
+__all__ = [
+    "MIN_VIEW_GRAIN",
+    "SPECKLE2SELF_BETAS",
+    "SPECKLE2SELF_LR",
+    "Speckle2SelfTrainer",
+    "grain_relative_scales",
+    "train_speckle2self",
+]
 
 SPECKLE2SELF_LR = 1e-3
 SPECKLE2SELF_BETAS = (0.5, 0.999)
+# A view whose speckle grain falls below one pixel has averaged its speckle away together with
+# the anatomy's fine detail: it is a blurred image, not another speckle realisation of it.
+MIN_VIEW_GRAIN = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+def grain_relative_scales(
+    scales: Sequence[float], grain_px: float, min_view_grain: float = MIN_VIEW_GRAIN
+) -> tuple[float, ...]:
+    """The MSP scales whose views keep a speckle grain of at least ``min_view_grain`` pixels.
+
+    The paper's scales (1, 0.5, 0.25) were chosen for 512² frames of about 0.08 mm pixels, whose
+    grain is several pixels wide; on coarser frames the same factors shrink the speckle below a
+    pixel, and with a unit-weight L1 consistency the full-scale output then follows the blurred
+    coarsest view. Defining the scales by the grain keeps every view a speckle realisation.
+
+    Args:
+        scales: candidate scales, full scale first.
+        grain_px: the training inputs' speckle grain in pixels (geometric mean of the axial and
+            lateral medians).
+        min_view_grain: the smallest grain a view may have.
+
+    Raises:
+        InvalidParameterError: fewer than two views would remain (the grain is too fine to perturb).
+    """
+    kept = tuple(float(s) for s in scales if float(s) * grain_px >= min_view_grain)
+    if len(kept) < 2:
+        raise InvalidParameterError(
+            f"the training speckle grain ({grain_px:.2f} px) is too fine for multi-scale views of at "
+            f"least {min_view_grain} px at scales {list(scales)}: train on a finer grid (larger patches)"
+        )
+    return kept
 
 
 class Speckle2SelfTrainer(Trainer):
@@ -155,6 +197,7 @@ def train_speckle2self(
     scales: Sequence[float] = DEFAULT_SCALES,
     train_handlers: Sequence[Any] = (),
     normalization: str = "shared",
+    min_view_grain: float | None = MIN_VIEW_GRAIN,
     **overrides: Any,
 ) -> TrainResult:
     """Train Speckle2Self on the noisy images of ``config.data``.
@@ -168,6 +211,9 @@ def train_speckle2self(
         normalization: of the views: ``"shared"`` (default: every view rescaled as the full image
             is, so the consistency term sees no brightness difference between views) or
             ``"per_view"`` (the authors' code; see :mod:`monai_despeckle.speckle.multiscale`).
+        min_view_grain: keep only the scales whose views keep at least this speckle grain (px),
+            measured on the training inputs (:func:`grain_relative_scales`); None uses
+            ``scales`` as they are (the paper's pixel scales).
         **overrides: :class:`TrainConfig` fields to override.
 
     Returns:
@@ -179,6 +225,19 @@ def train_speckle2self(
         raise InvalidParameterError(
             f"the first Speckle2Self scale must be 1.0 (the full image), got {scales!r}"
         )
+    measured = None
+    if min_view_grain is not None:
+        grain = training_grain(config, self_supervised=True)
+        measured = float((grain.axial.median * grain.lateral.median) ** 0.5)
+        kept = grain_relative_scales(scales, measured, min_view_grain)
+        if kept != tuple(float(s) for s in scales):
+            logger.info(
+                "training speckle grain %.2f px: MSP scales %s (views of at least %.1f px grain)",
+                measured,
+                list(kept),
+                min_view_grain,
+            )
+        scales = kept
     lists, device, amp, ddp = start(config)
     model = Speckle2Self(num_views=len(scales), **config.model)
     inference = model.inference_network()
@@ -192,7 +251,8 @@ def train_speckle2self(
         raise InvalidParameterError(
             f"Speckle2Self needs patch_size >= {2 * model.size_multiple}, got {config.patch_size}"
         )
-    out = prepare_output(config, "speckle2self")
+    msp = {"scales": list(scales), "normalization": normalization, "training_grain_px": measured}
+    out = prepare_output(config, "speckle2self", extra={"msp": msp})
     noisy_only = self_supervised_lists(lists)
     loader = train_loader(
         noisy_only.train,
