@@ -1,0 +1,89 @@
+"""Periodic banding: stripes and grids at a stride's period are found, smoothing alone is not."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from monai_despeckle.errors import InvalidImageError
+from monai_despeckle.metrics import harmonic_peaks, periodic_banding
+
+GREY = 1 / 255  # one 8-bit grey level
+
+
+def _speckled_scan(seed, shape=(192, 176)):
+    """Smooth random anatomy under 4-look multiplicative speckle, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    anatomy = ndimage.gaussian_filter(rng.standard_normal(shape), 8)
+    anatomy = 0.45 + 0.15 * anatomy / anatomy.std()
+    return np.clip(anatomy * rng.gamma(4.0, 0.25, shape), 0, 1)
+
+
+def _stripes(shape, period, axis=0):
+    """Square-wave stripes of 1 grey level: on for half of every ``period`` pixels along ``axis``."""
+    index = np.arange(shape[axis])
+    wave = ((index % period) < period // 2).astype(float) * GREY
+    return wave[:, None] * np.ones(shape) if axis == 0 else wave[None, :] * np.ones(shape)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_smoothing_adds_no_banding(seed):
+    noisy = _speckled_scan(seed)
+    assert periodic_banding(noisy, noisy) == 1.0
+    # A linear filter scales each harmonic and its neighbourhood alike; where it removes nearly
+    # everything, the input's chance peaks go with it, so strong smoothing reads a little below 1.
+    for sigma in (1.0, 2.0):
+        assert 0.8 < periodic_banding(noisy, ndimage.gaussian_filter(noisy, sigma), 16) < 1.1
+    assert periodic_banding(noisy, ndimage.median_filter(noisy, 5), 8) < 1.5
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stripes_of_one_grey_level_at_the_period_are_found(seed):
+    noisy = _speckled_scan(seed)
+    smooth = ndimage.gaussian_filter(noisy, 1.5)
+    assert periodic_banding(noisy, smooth, 8) < 1.2 and periodic_banding(noisy, smooth, 16) < 1.2
+    stripes8 = smooth + _stripes(smooth.shape, 8)
+    stripes16 = smooth + _stripes(smooth.shape, 16)
+    assert periodic_banding(noisy, stripes8, 8) > 10
+    assert periodic_banding(noisy, stripes16, 16) > 3
+    # A stride of 16 also shows period-8 stripes (its harmonic k = 2) ...
+    assert periodic_banding(noisy, stripes8, 16) > 5
+    # ... but period-16 stripes are no period-8 pattern: their odd harmonics fall between 8's,
+    # among the neighbours, and raise the expected level instead.
+    assert periodic_banding(noisy, stripes16, 8) < 1.1
+
+
+def test_vertical_stripes_show_in_the_column_profiles_and_a_grid_in_both():
+    noisy = _speckled_scan(3)
+    smooth = ndimage.gaussian_filter(noisy, 1.5)
+    base = harmonic_peaks(smooth, 8)
+    vertical = harmonic_peaks(smooth + _stripes(smooth.shape, 8, axis=1), 8)
+    np.testing.assert_allclose(vertical[0], base[0], rtol=1e-6)  # row profiles: untouched
+    assert vertical[1].max() > 50 * base[1].max()  # column profiles
+    tile = np.random.default_rng(3).uniform(-GREY, GREY, (8, 8))  # a fixed 8×8 pattern, ±1 grey level
+    grid = smooth + np.tile(tile, (smooth.shape[0] // 8, smooth.shape[1] // 8))
+    assert (harmonic_peaks(grid, 8).max(axis=1) > 10 * base.max(axis=1)).all()
+    assert periodic_banding(noisy, grid, 8) > 10
+
+
+def test_a_single_sinusoid_peaks_at_its_own_harmonic_only():
+    rng = np.random.default_rng(4)
+    rows = np.arange(256)[:, None]
+    image = 0.5 + 0.05 * rng.standard_normal((256, 128)) + 0.02 * np.sin(2 * np.pi * rows * 3 / 16)
+    ratios = harmonic_peaks(image, 16)[0]  # row profiles, k = 1..8
+    assert ratios.shape == (8,)
+    assert ratios[2] > 20  # k = 3: the sinusoid's frequency 3/16
+    assert np.all(np.delete(ratios, 2) < 3)  # elsewhere white noise: near 1
+
+
+def test_too_small_frames_and_bad_periods_raise():
+    image = _speckled_scan(5, (100, 176))
+    with pytest.raises(InvalidImageError, match=r"too short.*period 16.*112"):
+        harmonic_peaks(image, 16)
+    harmonic_peaks(image, 8)  # 100 ≥ 7 × 8
+    for period in (1, 0, 2.5):
+        with pytest.raises(InvalidImageError, match="period"):
+            harmonic_peaks(image, period)
+    # A flat frame has only the 8-bit rounding floor: no peak anywhere, nothing to divide by zero.
+    np.testing.assert_allclose(harmonic_peaks(np.full((128, 128), 0.5), 8), 1.0, atol=0.05)
+    with pytest.raises(InvalidImageError, match="same shape"):
+        periodic_banding(image, image[:, :-1], 8)
