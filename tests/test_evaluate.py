@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from scipy import ndimage
 
 from monai_despeckle.cli import main
 from monai_despeckle.errors import InvalidImageError
-from monai_despeckle.evaluation import add_speckle, folder_set, noise_seed
+from monai_despeckle.evaluation import add_speckle, evaluate, folder_set, noise_seed, write_report
+from monai_despeckle.evaluation.runner import _banding_period
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLES = DATA / "real_us_samples"
@@ -135,14 +138,15 @@ def test_no_reference_mode_on_real_images_with_masks(tmp_path):
     args = ["evaluate", "--data", str(SAMPLES), "--no-reference", "--n", "2", "--size", "128"]
     assert main([*args, "--methods", "none,median", "--out", str(out)]) == 0
     rows = _rows(out)
-    columns = ["enl", "speckle_index", "cnr", "gcnr", "homogeneity", "epi"]
+    relative = ["epi", "boundary_contrast", "rise_distance", "banding"]  # output over input
+    columns = ["enl", "speckle_index", "cnr", "gcnr", "homogeneity", *relative]
     assert len(rows) == 2 * 2 and list(rows[0]) == ["image", "method", "noise", *columns, "time_ms"]
     for row in rows:
         assert all(math.isfinite(float(row[c])) for c in columns), row
     by = {(r["image"], r["method"]): r for r in rows}
     for image in {r["image"] for r in rows}:
         none, median = by[(image, "none")], by[(image, "median")]
-        assert float(none["epi"]) == pytest.approx(1.0)  # the input against itself
+        assert all(float(none[c]) == pytest.approx(1.0) for c in relative)  # the input against itself
         assert float(median["epi"]) < 1.0
         assert float(median["homogeneity"]) > float(none["homogeneity"])  # smoothing is smoother
         assert float(median["speckle_index"]) < float(none["speckle_index"])
@@ -191,3 +195,73 @@ def test_folder_split_and_masks(tmp_path):
     (tmp_path / "split.json").write_text(json.dumps({"val": ["s9.png"]}))
     with pytest.raises(InvalidImageError, match=r"s9\.png"):
         folder_set(tmp_path, size=16, split="val")
+
+
+class _Frames:
+    """A test despeckler: ``transform`` on the [H, W] frame, optionally a network-like stride."""
+
+    def __init__(self, name, transform, size_multiple=None):
+        self.name, self.transform = name, transform
+        if size_multiple is not None:
+            self.size_multiple = size_multiple
+
+    def __call__(self, frames):
+        out = self.transform(frames[0, 0].numpy().astype(np.float64))
+        return torch.from_numpy(np.clip(out, 0, 1).astype(np.float32))[None, None]
+
+
+def _striped(frame, period=8):
+    """Smoothing that leaves stripes of one grey level every ``period`` rows, as a strided network might."""
+    stripes = ((np.arange(frame.shape[0]) % period) < period // 2)[:, None] / 255
+    return ndimage.gaussian_filter(frame, 1.5) + stripes
+
+
+def test_no_reference_boundary_and_banding_columns(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:128, :128]
+    disc = (rows - 64) ** 2 + (cols - 60) ** 2 < 30**2
+    for i in range(3):
+        noisy = np.clip(np.where(disc, 0.25, 0.6) * rng.gamma(4.0, 0.25, disc.shape), 0, 1)
+        Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(tmp_path / "images" / f"scan{i}.png")
+        if i < 2:  # scan2 has no mask: no boundary to measure
+            Image.fromarray(disc.astype(np.uint8) * 255).save(tmp_path / "masks" / f"scan{i}_mask.png")
+    methods = {
+        "none": _Frames("none", lambda x: x),
+        "blur": _Frames("blur", lambda x: ndimage.gaussian_filter(x, 3.0)),
+        "striped": _Frames("striped", _striped, size_multiple=8),
+    }
+    result = evaluate(folder_set(tmp_path, size=None, no_reference=True), methods, progress=False)
+    assert result.metrics[-3:] == ("boundary_contrast", "rise_distance", "banding")
+    by = {(r["image"], r["method"]): r for r in result.rows}
+    for image in ("scan0", "scan1"):
+        none, blur, striped = (by[(image, m)] for m in ("none", "blur", "striped"))
+        assert none["boundary_contrast"] == none["rise_distance"] == none["banding"] == 1.0
+        assert blur["rise_distance"] > 3  # a 0.8 px step edge blurred to about 7 px
+        assert blur["banding"] == pytest.approx(1.0, abs=0.2) and striped["banding"] > 5
+    for method in methods:  # no mask: NaN boundary columns, banding still measured
+        row = by[("scan2", method)]
+        assert math.isnan(row["boundary_contrast"]) and math.isnan(row["rise_distance"])
+        assert math.isfinite(row["banding"])
+
+    out = tmp_path / "report"
+    write_report(result, out)
+    summary = (out / "summary.md").read_text()
+    for label in (
+        "boundary contrast (× input) ↑",
+        "boundary 10–90 % rise (× input) ↓",
+        "banding at stride (× input) ↓",
+    ):
+        assert label in summary
+    assert "| none |" in summary and "1.000 ± 0.000 (n=2) | 1.000 ± 0.000 (n=2) | 1.00 ± 0.00 |" in summary
+    csv_rows = _rows(out)
+    assert list(csv_rows[0])[-4:] == ["boundary_contrast", "rise_distance", "banding", "time_ms"]
+    assert {r["boundary_contrast"] for r in csv_rows if r["image"] == "scan2"} == {"nan"}
+
+
+def test_banding_period_is_the_methods_stride():
+    assert _banding_period(_Frames("net", lambda x: x, size_multiple=8)) == 8
+    assert _banding_period(_Frames("net", lambda x: x, size_multiple=64)) == 64
+    assert _banding_period(_Frames("filter", lambda x: x)) == 16  # no stride: the default
+    assert _banding_period(_Frames("flat", lambda x: x, size_multiple=1)) == 16

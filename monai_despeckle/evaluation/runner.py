@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -26,16 +27,20 @@ from monai_despeckle.methods import Method
 from monai_despeckle.metrics import (
     Regions,
     auto_regions,
+    boundary_contrast_ratio,
     cnr,
     enl,
     epi,
     gcnr,
     glcm_homogeneity,
     mse,
+    periodic_banding,
     psnr,
+    rise_distance_ratio,
     speckle_index,
     ssim,
 )
+from monai_despeckle.metrics.banding import DEFAULT_PERIOD
 from monai_despeckle.runtime import NetworkMethod
 
 __all__ = [
@@ -55,7 +60,20 @@ FULL_REFERENCE_METRICS = ("psnr", "ssim", "mse")
 # Phantoms have a clean reference *and* are judged on smoothness, as in Speckle2Self (Li et al.,
 # MedIA 2025): GLCM homogeneity of the whole output frame beside the full-reference metrics.
 SIMULATED_METRICS = (*FULL_REFERENCE_METRICS, "homogeneity")
-NO_REFERENCE_METRICS = ("enl", "speckle_index", "cnr", "gcnr", "homogeneity", "epi")
+# EPI compares the output's edges with the noisy input's, so it rewards keeping speckle; beside it,
+# the structure's boundary (contrast across it and its 10-90 % rise distance, relative to the
+# input) and the banding a strided network adds at its stride (relative to the input).
+NO_REFERENCE_METRICS = (
+    "enl",
+    "speckle_index",
+    "cnr",
+    "gcnr",
+    "homogeneity",
+    "epi",
+    "boundary_contrast",
+    "rise_distance",
+    "banding",
+)
 PHYSICS = "physics"  # noise label of simulated phantoms (speckle from the imaging model)
 REAL = "real"  # noise label of real noisy images
 
@@ -152,7 +170,15 @@ def _safe(function: Callable[..., float], *args: object) -> float:
         return math.nan
 
 
-def _no_reference(output: np.ndarray, noisy: np.ndarray, regions: Regions) -> dict[str, float]:
+def _banding_period(method: Method) -> int:
+    """Period of the banding check: the method's total stride (``size_multiple``) if above 1, else 16."""
+    multiple = getattr(method, "size_multiple", None)
+    return int(multiple) if isinstance(multiple, numbers.Integral) and multiple >= 2 else DEFAULT_PERIOD
+
+
+def _no_reference(
+    output: np.ndarray, noisy: np.ndarray, regions: Regions, period: int = DEFAULT_PERIOD
+) -> dict[str, float]:
     has_target = regions.target is not None
     nan = math.nan
     return {
@@ -162,6 +188,12 @@ def _no_reference(output: np.ndarray, noisy: np.ndarray, regions: Regions) -> di
         "gcnr": gcnr(output, regions.target, regions.background) if has_target else nan,
         "homogeneity": glcm_homogeneity(output, regions.field_of_view),
         "epi": _safe(epi, noisy, output, regions.field_of_view),
+        # NaN without a structure mask or without its boundary in the field of view
+        "boundary_contrast": _safe(
+            boundary_contrast_ratio, noisy, output, regions.target, regions.field_of_view
+        ),
+        "rise_distance": _safe(rise_distance_ratio, noisy, output, regions.target, regions.field_of_view),
+        "banding": _safe(periodic_banding, noisy, output, period),
     }
 
 
@@ -232,7 +264,7 @@ def evaluate(
                         if data.mode == "simulated":
                             values["homogeneity"] = glcm_homogeneity(output)
                     else:
-                        values = _no_reference(output, noisy, regions)
+                        values = _no_reference(output, noisy, regions, _banding_period(method))
                     row = {"image": item.name, "method": name, "noise": noise}
                     rows.append({**row, **values, "time_ms": elapsed})
                     if example is not None:
