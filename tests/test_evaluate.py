@@ -138,7 +138,7 @@ def test_no_reference_mode_on_real_images_with_masks(tmp_path):
     args = ["evaluate", "--data", str(SAMPLES), "--no-reference", "--n", "2", "--size", "128"]
     assert main([*args, "--methods", "none,median", "--out", str(out)]) == 0
     rows = _rows(out)
-    relative = ["epi", "boundary_contrast", "rise_distance", "banding"]  # output over input
+    relative = ["epi", "boundary_step", "boundary_contrast", "banding"]  # output over input
     columns = ["enl", "speckle_index", "cnr", "gcnr", "homogeneity", *relative]
     assert len(rows) == 2 * 2 and list(rows[0]) == ["image", "method", "noise", *columns, "time_ms"]
     for row in rows:
@@ -233,30 +233,30 @@ def test_no_reference_boundary_and_banding_columns(tmp_path):
         "striped": _Frames("striped", _striped, size_multiple=8),
     }
     result = evaluate(folder_set(tmp_path, size=None, no_reference=True), methods, progress=False)
-    assert result.metrics[-3:] == ("boundary_contrast", "rise_distance", "banding")
+    assert result.metrics[-3:] == ("boundary_step", "boundary_contrast", "banding")
     by = {(r["image"], r["method"]): r for r in result.rows}
     for image in ("scan0", "scan1"):
         none, blur, striped = (by[(image, m)] for m in ("none", "blur", "striped"))
-        assert none["boundary_contrast"] == none["rise_distance"] == none["banding"] == 1.0
-        assert blur["rise_distance"] > 3  # a 0.8 px step edge blurred to about 7 px
+        assert none["boundary_step"] == none["boundary_contrast"] == none["banding"] == 1.0
+        assert blur["boundary_step"] < 0.6  # σ = 3 px across a step edge, 3 px bands: about 0.4 left
         assert blur["banding"] == pytest.approx(1.0, abs=0.2) and striped["banding"] > 5
     for method in methods:  # no mask: NaN boundary columns, banding still measured
         row = by[("scan2", method)]
-        assert math.isnan(row["boundary_contrast"]) and math.isnan(row["rise_distance"])
+        assert math.isnan(row["boundary_step"]) and math.isnan(row["boundary_contrast"])
         assert math.isfinite(row["banding"])
 
     out = tmp_path / "report"
     write_report(result, out)
     summary = (out / "summary.md").read_text()
     for label in (
-        "boundary contrast (× input) ↑",
-        "boundary 10–90 % rise (× input) ↓",
+        "boundary step (× input) ↑",
+        "boundary CNR (× input) ↑",
         "banding at stride (× input) ↓",
     ):
         assert label in summary
     assert "| none |" in summary and "1.000 ± 0.000 (n=2) | 1.000 ± 0.000 (n=2) | 1.00 ± 0.00 |" in summary
     csv_rows = _rows(out)
-    assert list(csv_rows[0])[-4:] == ["boundary_contrast", "rise_distance", "banding", "time_ms"]
+    assert list(csv_rows[0])[-4:] == ["boundary_step", "boundary_contrast", "banding", "time_ms"]
     assert {r["boundary_contrast"] for r in csv_rows if r["image"] == "scan2"} == {"nan"}
 
 

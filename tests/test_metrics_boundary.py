@@ -1,5 +1,6 @@
-"""Boundary measures: signed distance and profile by hand, rise distance of known edges, and the
-despeckler ordering they exist for (edge-keeping smoothing > blur; keeping speckle is no gain)."""
+"""Boundary measures: signed distance, profile, step and contrast by hand, the step and rise
+distance of known edges, and the despeckler ordering they exist for (edge-keeping smoothing beats a
+blur; keeping the speckle is no gain)."""
 
 import math
 
@@ -13,6 +14,8 @@ from monai_despeckle.metrics import (
     boundary_contrast,
     boundary_contrast_ratio,
     boundary_profile,
+    boundary_step,
+    boundary_step_ratio,
     epi,
     rise_distance,
     rise_distance_ratio,
@@ -73,10 +76,34 @@ def test_boundary_contrast_hand_computed():
     image[:, 2:4] = [[0.1, 0.3], [0.1, 0.3]]  # inner band (signed −1.5, −0.5): μ = 0.2, σ² = 0.01
     image[:, 4:6] = [[0.5, 0.9], [0.5, 0.9]]  # outer band (0.5, 1.5): μ = 0.7, σ² = 0.04
     mask = _left_half((2, 8))
+    assert boundary_step(image, mask, band=2) == pytest.approx(0.5)
+    assert boundary_step(1 - image, mask, band=2) == pytest.approx(-0.5)
     assert boundary_contrast(image, mask, band=2) == pytest.approx(0.5 / math.sqrt(0.025))
     # The ratio to an input takes the input's polarity: an inverted boundary scores below 0.
     assert boundary_contrast_ratio(image, image, mask, band=2) == pytest.approx(1.0)
     assert boundary_contrast_ratio(image, 1 - image, mask, band=2) == pytest.approx(-1.0)
+    assert boundary_step_ratio(image, 0.5 * image, mask, band=2) == pytest.approx(0.5)
+    assert boundary_step_ratio(image, 1 - image, mask, band=2) == pytest.approx(-1.0)
+    flat = np.full((2, 8), 0.4)
+    flat[:, 4:] += 0.5 / 255  # half a grey level: no boundary to compare with
+    with pytest.raises(InvalidImageError, match="no intensity step"):
+        boundary_step_ratio(flat, image, mask, band=2)
+    with pytest.raises(InvalidImageError, match="no intensity step"):
+        boundary_contrast_ratio(flat, image, mask, band=2)
+
+
+def test_boundary_step_of_a_gaussian_edge():
+    # A step edge blurred by a Gaussian of std σ, sampled at the pixel centres (signed ±0.5, ±1.5, …):
+    # the band means are means of the normal CDF there, so step = 2·mean Φ(d/σ) − 1 over d = 0.5..3.5.
+    mask = _left_half((4, 60), 30)
+    x = np.arange(60) - 29.5
+    for sigma in (1.0, 4.0):
+        edge = np.tile(norm.cdf(x / sigma), (4, 1))
+        expected = 2 * norm.cdf(np.array([0.5, 1.5, 2.5, 3.5]) / sigma).mean() - 1
+        assert boundary_step(edge, mask, band=4) == pytest.approx(expected)
+        assert boundary_step_ratio(
+            np.tile((x > 0).astype(float), (4, 1)), edge, mask, band=4
+        ) == pytest.approx(expected)
 
 
 def test_rise_distance_of_a_step_and_of_a_linear_ramp():
@@ -126,26 +153,30 @@ def test_edge_keeping_beats_blur_and_keeping_speckle_gains_nothing(seed):
     noisy, mask = _speckled_disc(seed)
     keep = _smooth_each_side(noisy, mask, 3.0)  # smooths as much as the blur, but not across the edge
     blur = ndimage.gaussian_filter(noisy, 3.0)
-    contrast = {
-        n: boundary_contrast_ratio(noisy, o, mask) for n, o in [("id", noisy), ("keep", keep), ("blur", blur)]
-    }
-    rise = {
-        n: rise_distance_ratio(noisy, o, mask) for n, o in [("id", noisy), ("keep", keep), ("blur", blur)]
-    }
-    assert contrast["id"] == pytest.approx(1.0) and rise["id"] == pytest.approx(1.0)
-    # Blurring the boundary scores worse than keeping it, on both measures.
+    outputs = [("id", noisy), ("keep", keep), ("blur", blur)]
+    step = {n: boundary_step_ratio(noisy, o, mask) for n, o in outputs}
+    contrast = {n: boundary_contrast_ratio(noisy, o, mask) for n, o in outputs}
+    rise = {n: rise_distance_ratio(noisy, o, mask) for n, o in outputs}
+    assert step["id"] == contrast["id"] == rise["id"] == 1.0
+    # Blurring the boundary scores worse than keeping it, on every measure.
+    assert step["keep"] > 1.5 * step["blur"]
     assert contrast["keep"] > 2 * contrast["blur"]
     assert rise["blur"] > 3 * rise["keep"]
-    # Keeping the speckle does not score better than removing it: less contrast, no sharper edge.
-    assert contrast["keep"] > 3 * contrast["id"]
+    # Keeping the speckle does not score better than removing it: the same step and edge width,
+    # a lower contrast-to-noise ratio.
+    assert step["keep"] == pytest.approx(step["id"], rel=0.05)
     assert rise["keep"] == pytest.approx(rise["id"], rel=0.1)
+    assert contrast["keep"] > 3 * contrast["id"]
     # EPI, by contrast, ranks the speckle-keeping identity first.
     assert epi(noisy, noisy) > epi(noisy, keep)
 
 
-def test_rise_distance_grows_with_the_blur():
+def test_step_falls_and_rise_distance_grows_with_the_blur():
     noisy, mask = _speckled_disc(3)
-    rises = [rise_distance_ratio(noisy, ndimage.gaussian_filter(noisy, s), mask) for s in (1.0, 2.0, 3.0)]
+    blurred = [ndimage.gaussian_filter(noisy, s) for s in (1.0, 2.0, 3.0)]
+    steps = [boundary_step_ratio(noisy, out, mask) for out in blurred]
+    rises = [rise_distance_ratio(noisy, out, mask) for out in blurred]
+    assert 1.0 > steps[0] > steps[1] > steps[2]
     assert 1.5 < rises[0] < rises[1] < rises[2]
 
 
@@ -158,5 +189,6 @@ def test_letterbox_padding_is_not_part_of_the_bands():
     # Inside the region nothing changed, so nothing changes: the bar's pixels never count, and
     # where the disc meets the bar is no boundary.
     assert boundary_contrast(padded, mask, region) == boundary_contrast(noisy, mask, region)
+    assert boundary_step(padded, mask, region) == boundary_step(noisy, mask, region)
     assert rise_distance(padded, mask, region) == rise_distance(noisy, mask, region)
     assert boundary_contrast(padded, mask) != boundary_contrast(noisy, mask)

@@ -28,6 +28,7 @@ from monai_despeckle.metrics import (
     Regions,
     auto_regions,
     boundary_contrast_ratio,
+    boundary_step_ratio,
     cnr,
     enl,
     epi,
@@ -36,7 +37,6 @@ from monai_despeckle.metrics import (
     mse,
     periodic_banding,
     psnr,
-    rise_distance_ratio,
     speckle_index,
     ssim,
 )
@@ -61,8 +61,8 @@ FULL_REFERENCE_METRICS = ("psnr", "ssim", "mse")
 # MedIA 2025): GLCM homogeneity of the whole output frame beside the full-reference metrics.
 SIMULATED_METRICS = (*FULL_REFERENCE_METRICS, "homogeneity")
 # EPI compares the output's edges with the noisy input's, so it rewards keeping speckle; beside it,
-# the structure's boundary (contrast across it and its 10-90 % rise distance, relative to the
-# input) and the banding a strided network adds at its stride (relative to the input).
+# the structure's boundary (the intensity step across it and that step over the bands' spread,
+# relative to the input) and the banding a strided network adds at its stride (relative to the input).
 NO_REFERENCE_METRICS = (
     "enl",
     "speckle_index",
@@ -70,8 +70,8 @@ NO_REFERENCE_METRICS = (
     "gcnr",
     "homogeneity",
     "epi",
+    "boundary_step",
     "boundary_contrast",
-    "rise_distance",
     "banding",
 )
 PHYSICS = "physics"  # noise label of simulated phantoms (speckle from the imaging model)
@@ -188,11 +188,11 @@ def _no_reference(
         "gcnr": gcnr(output, regions.target, regions.background) if has_target else nan,
         "homogeneity": glcm_homogeneity(output, regions.field_of_view),
         "epi": _safe(epi, noisy, output, regions.field_of_view),
-        # NaN without a structure mask or without its boundary in the field of view
+        # NaN without a structure mask, its boundary in the field of view or a step across it
+        "boundary_step": _safe(boundary_step_ratio, noisy, output, regions.target, regions.field_of_view),
         "boundary_contrast": _safe(
             boundary_contrast_ratio, noisy, output, regions.target, regions.field_of_view
         ),
-        "rise_distance": _safe(rise_distance_ratio, noisy, output, regions.target, regions.field_of_view),
         "banding": _safe(periodic_banding, noisy, output, period),
     }
 

@@ -1,6 +1,6 @@
 """Despeckling metrics: full-reference (PSNR, SSIM, MSE via monai.metrics) and no-reference
-(ENL, speckle index, CNR, gCNR, GLCM homogeneity, EPI; boundary contrast and rise distance across
-a structure mask; periodic banding), the speckle grain size, and region helpers."""
+(ENL, speckle index, CNR, gCNR, GLCM homogeneity, EPI; the step, contrast and rise distance across
+a structure mask's boundary; periodic banding), the speckle grain size, and region helpers."""
 
 from monai_despeckle.metrics.banding import harmonic_peaks, periodic_banding
 from monai_despeckle.metrics.boundary import (
@@ -8,6 +8,8 @@ from monai_despeckle.metrics.boundary import (
     boundary_contrast,
     boundary_contrast_ratio,
     boundary_profile,
+    boundary_step,
+    boundary_step_ratio,
     rise_distance,
     rise_distance_ratio,
     signed_boundary_distance,
@@ -34,6 +36,8 @@ __all__ = [
     "boundary_contrast",
     "boundary_contrast_ratio",
     "boundary_profile",
+    "boundary_step",
+    "boundary_step_ratio",
     "box_to_mask",
     "cnr",
     "enl",

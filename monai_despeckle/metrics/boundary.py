@@ -1,28 +1,32 @@
-"""Boundary measures from a structure mask: how distinct and how sharp the structure's edge is.
+"""Boundary measures from a structure mask: how large, how distinct and how sharp its edge is.
 
 EPI (:func:`~monai_despeckle.metrics.no_reference.epi`) correlates the output's high-pass with
 the noisy input's, so it rewards keeping the speckle: every despeckler scores below the input.
-The measures here look only at the edge a mask marks (lesion, vessel lumen) and at the intensity
-profile across it, so removing speckle is not punished and blurring the edge is:
+The measures here look only at the edge a mask marks (lesion, vessel lumen), through the
+intensity across it, so removing speckle is not punished and blurring or flattening the edge is:
 
-- :func:`boundary_contrast`: the step of the mean intensity across the boundary divided by the
-  spread of the pixels in a thin band on each side (a contrast-to-noise ratio of the boundary
-  bands). Keeping the speckle keeps it where it was; smoothing that respects the edge raises it
-  (less spread, same step); blurring across the edge lowers the step and adds the ramp of the
-  blurred edge to the bands' spread.
+- :func:`boundary_step`: the mean intensity in a thin band just outside the boundary minus that
+  just inside. Band means average thousands of pixels, so speckle does not move it: keeping the
+  speckle and removing it score alike, and only a change of the edge itself (a blur across it,
+  a lost contrast) does. The robust one of the three; ``evaluate`` reports it.
+- :func:`boundary_contrast`: that step over the pooled spread of the pixels in the two bands (a
+  contrast-to-noise ratio of the boundary). Removing speckle raises it where speckle makes the
+  spread; blurring lowers the step and adds the blurred ramp to the spread. ``evaluate`` reports
+  it too.
 - :func:`rise_distance`: the 10–90 % rise distance, in pixels, of the mean profile across the
-  boundary (the edge-spread function averaged along the whole boundary). Averaging along the
-  boundary removes the speckle, so the figure measures the edge's width only: speckle-keeping and
-  edge-keeping outputs give the input's value, blurring widens it.
+  boundary (the edge-spread function averaged along the whole boundary). It measures the edge's
+  width alone, normalised by its contrast, and needs a profile that rises once: on real frames
+  whose profile has bumps (a bright wall layer inside a carotid lumen mask) or whose contrast an
+  output removes, its ratio is unreliable, so ``evaluate`` leaves it out.
 
-Both are computed against the **signed distance to the boundary** (negative inside the mask,
+All are computed against the **signed distance to the boundary** (negative inside the mask,
 positive outside; the pixels either side of the boundary at ∓0.5), from two Euclidean distance
 transforms (``scipy.ndimage.distance_transform_edt``). An optional ``region`` (the field of view)
 keeps black letterbox padding out: only pixels inside it count, and the boundary is where the mask
 meets the rest of the region, not where it meets the padding or the frame's border.
 
-:func:`boundary_contrast_ratio` and :func:`rise_distance_ratio` report the output's value over
-the input's (1.0 = the input), like EPI. Frames are log-compressed display data in [0, 1].
+The ``..._ratio`` functions report the output's value over the input's (1.0 = the input), like
+EPI. Frames are log-compressed display data in [0, 1].
 """
 
 from __future__ import annotations
@@ -42,15 +46,18 @@ __all__ = [
     "boundary_contrast",
     "boundary_contrast_ratio",
     "boundary_profile",
+    "boundary_step",
+    "boundary_step_ratio",
     "rise_distance",
     "rise_distance_ratio",
     "signed_boundary_distance",
 ]
 
-BAND = 0.01  # default band width (boundary contrast): fraction of the frame's shorter side
+BAND = 0.01  # default band width (step, contrast): fraction of the frame's shorter side
 REACH = 0.06  # default profile reach either side (rise distance): fraction of the shorter side
 MIN_BAND = 3  # pixels
 MIN_REACH = 6  # pixels
+MIN_STEP = 1 / 255  # an input step below one 8-bit grey level is no boundary to compare with
 _EPS = 1e-12
 
 
@@ -171,6 +178,68 @@ def _signed_contrast(inner: np.ndarray, outer: np.ndarray) -> tuple[float, float
     return step, spread
 
 
+def boundary_step(
+    image: np.ndarray | torch.Tensor,
+    mask: np.ndarray | None,
+    region: Region = None,
+    band: float | None = None,
+) -> float:
+    """Intensity step across the boundary: ``μo − μi`` (positive when the outside is brighter).
+
+    μi: mean of the pixels in the band just inside the boundary (signed distance in
+    ``(−band, 0)``); μo: just outside (``(0, band)``). For a band narrower than the edge is wide
+    it is ``band`` times the mean slope across the boundary, so a blur across the edge lowers it
+    (a Gaussian blur of std σ leaves ``2·mean_{0<d<band} Φ(d/σ) − 1`` of a step edge: 0.80 for
+    σ = band/4, 0.37 for σ = band) and so does any loss of contrast; speckle averages out over
+    the bands.
+
+    Args:
+        image: 2D frame in [0, 1].
+        mask: boolean structure mask of the same shape.
+        region: where pixels count (e.g. the field of view), or None for the whole frame.
+        band: band width in pixels (default 1 % of the shorter side, at least 3).
+    """
+    return _signed_contrast(*_bands(image, mask, region, band))[0]
+
+
+def boundary_step_ratio(
+    reference: np.ndarray | torch.Tensor,
+    output: np.ndarray | torch.Tensor,
+    mask: np.ndarray | None,
+    region: Region = None,
+    band: float | None = None,
+) -> float:
+    """:func:`boundary_step` of ``output`` over that of ``reference`` (the noisy input).
+
+    1.0 = the input's step kept (whatever happened to the speckle); below 1 the output blurred
+    or flattened the boundary, below 0 it inverted it; above 1 it enhanced it. Higher is better
+    up to enhancement.
+
+    Args:
+        reference: the despeckler's input.
+        output: the despeckled frame, same shape.
+        mask: boolean structure mask of the same shape.
+        region: where pixels count (e.g. the field of view), or None for the whole frame.
+        band: band width in pixels (default 1 % of the shorter side, at least 3).
+
+    Raises:
+        InvalidImageError: no boundary, or an input step under one grey level.
+    """
+    step_in = _input_step(reference, mask, region, band)
+    return boundary_step(output, mask, region, band) / step_in
+
+
+def _input_step(
+    reference: np.ndarray | torch.Tensor, mask: np.ndarray | None, region: Region, band: float | None
+) -> float:
+    step = boundary_step(reference, mask, region, band)
+    if abs(step) < MIN_STEP:
+        raise InvalidImageError(
+            "input has no intensity step (under one grey level) across the structure boundary"
+        )
+    return step
+
+
 def boundary_contrast(
     image: np.ndarray | torch.Tensor,
     mask: np.ndarray | None,
@@ -222,8 +291,10 @@ def boundary_contrast_ratio(
     """
     step_in, spread_in = _signed_contrast(*_bands(reference, mask, region, band))
     step_out, spread_out = _signed_contrast(*_bands(output, mask, region, band))
-    if abs(step_in) <= _EPS or spread_in <= _EPS:
-        raise InvalidImageError("input has no intensity step or no spread across the structure boundary")
+    if abs(step_in) < MIN_STEP or spread_in <= _EPS:
+        raise InvalidImageError(
+            "input has no intensity step (under one grey level) or no spread across the structure boundary"
+        )
     signed_out = step_out * np.sign(step_in)
     if spread_out <= _EPS:
         return float("inf") if signed_out > _EPS else 0.0
@@ -247,8 +318,8 @@ def _rise(profile: BoundaryProfile, reach: float, low: float = 0.1, high: float 
             f"structure too thin for the rise distance: no pixels {reach / 2:g} px or more from its boundary"
         )
     p_in, p_out = float(np.median(inner_plateau)), float(np.median(outer_plateau))
-    if abs(p_out - p_in) <= _EPS:
-        raise InvalidImageError("no intensity step across the structure boundary")
+    if abs(p_out - p_in) < MIN_STEP:
+        raise InvalidImageError("no intensity step (under one grey level) across the structure boundary")
     q = (p - p_in) / (p_out - p_in)  # 0 inside, 1 outside
     # The 50 % crossing nearest the boundary line anchors the edge, then the nearest 10 % crossing
     # inward and 90 % crossing outward of it (so structures farther off do not count).
