@@ -61,7 +61,8 @@ def test_vertical_stripes_show_in_the_column_profiles_and_a_grid_in_both():
     assert vertical[1].max() > 50 * base[1].max()  # column profiles
     tile = np.random.default_rng(3).uniform(-GREY, GREY, (8, 8))  # a fixed 8×8 pattern, ±1 grey level
     grid = smooth + np.tile(tile, (smooth.shape[0] // 8, smooth.shape[1] // 8))
-    assert (harmonic_peaks(grid, 8).max(axis=1) > 10 * base.max(axis=1)).all()
+    rows, cols = harmonic_peaks(grid, 8)
+    assert rows.max() > 10 * base[0].max() and cols.max() > 10 * base[1].max()
     assert periodic_banding(noisy, grid, 8) > 10
 
 
@@ -80,10 +81,26 @@ def test_too_small_frames_and_bad_periods_raise():
     with pytest.raises(InvalidImageError, match=r"too short.*period 16.*112"):
         harmonic_peaks(image, 16)
     harmonic_peaks(image, 8)  # 100 ≥ 7 × 8
-    for period in (1, 0, 2.5):
+    for period in (1, 0, float("nan"), (8, 1.5)):
         with pytest.raises(InvalidImageError, match="period"):
             harmonic_peaks(image, period)
     # A flat frame has only the 8-bit rounding floor: no peak anywhere, nothing to divide by zero.
     np.testing.assert_allclose(harmonic_peaks(np.full((128, 128), 0.5), 8), 1.0, atol=0.05)
     with pytest.raises(InvalidImageError, match="same shape"):
         periodic_banding(image, image[:, :-1], 8)
+
+
+def test_periods_need_not_be_whole_pixels_nor_equal_per_axis():
+    # A network of stride 8 run on a frame resampled by 1.5625 along rows and 0.8 along columns
+    # has a stride of 12.5 output rows and 6.4 output columns.
+    noisy = _speckled_scan(6, (200, 192))
+    smooth = ndimage.gaussian_filter(noisy, 1.5)
+    rows = np.arange(200)[:, None]
+    striped = smooth + GREY * ((rows % 12.5) < 6.25)  # one grey level, on for half of every 12.5 rows
+    row_ratios, col_ratios = harmonic_peaks(striped, (12.5, 6.4))
+    assert row_ratios.shape == (6,) and col_ratios.shape == (3,)
+    assert row_ratios.max() > 10
+    assert periodic_banding(noisy, striped, (12.5, 6.4)) > 3
+    assert periodic_banding(noisy, smooth, (12.5, 6.4)) < 1.2
+    # At the network's nominal 8 the stripes are off every harmonic.
+    assert periodic_banding(noisy, striped, 8) < 1.2

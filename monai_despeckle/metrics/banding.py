@@ -22,7 +22,9 @@ import torch
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.metrics.no_reference import _as_2d
 
-__all__ = ["DEFAULT_PERIOD", "STRIPS", "harmonic_peaks", "periodic_banding"]
+__all__ = ["DEFAULT_PERIOD", "STRIPS", "Period", "harmonic_peaks", "periodic_banding"]
+
+Period = float | tuple[float, float]  # pixels: one for both axes, or (rows, columns)
 
 DEFAULT_PERIOD = 16  # stride of a four-level encoder (speckle2self); methods without a stride
 PEAK_HALF_WIDTH = 1.5  # bins either side of k·n/s searched for the peak (Hann main lobe ±2)
@@ -54,7 +56,7 @@ def _spectrum(array: np.ndarray, strips: int) -> np.ndarray:
     return power + rounding * float(np.sum(window**2)) * gain
 
 
-def _harmonic_peaks(power: np.ndarray, period: int) -> np.ndarray:
+def _harmonic_peaks(power: np.ndarray, period: float) -> np.ndarray:
     """``R_k`` per harmonic: the peak's power over the power its neighbourhood predicts there.
 
     ``power`` holds all ``n`` bins of a real signal's periodogram, so bins are read modulo ``n``:
@@ -64,11 +66,11 @@ def _harmonic_peaks(power: np.ndarray, period: int) -> np.ndarray:
     half_spacing = 0.5 * n / period  # halfway to the next harmonic, in bins
     if half_spacing < GAP + 1:
         raise InvalidImageError(
-            f"a {n}-pixel side is too short to look for banding of period {period} "
+            f"a {n}-pixel side is too short to look for banding of period {period:g} "
             f"(needs at least {int(np.ceil(2 * period * (GAP + 1)))} pixels)"
         )
     ratios = []
-    for k in range(1, period // 2 + 1):
+    for k in range(1, int(period // 2) + 1):
         centre = k * n / period
         bins = np.arange(np.ceil(centre - half_spacing), np.floor(centre + half_spacing) + 1)
         offset = bins - centre
@@ -84,9 +86,16 @@ def _harmonic_peaks(power: np.ndarray, period: int) -> np.ndarray:
     return np.asarray(ratios)
 
 
+def _periods(period: Period) -> tuple[float, float]:
+    rows, cols = (period, period) if np.isscalar(period) else period  # type: ignore[misc]
+    if not (rows >= 2 and cols >= 2):  # also refuses NaN
+        raise InvalidImageError(f"banding period must be at least 2 pixels; got {period}")
+    return float(rows), float(cols)
+
+
 def harmonic_peaks(
-    image: np.ndarray | torch.Tensor, period: int = DEFAULT_PERIOD, strips: int = STRIPS
-) -> np.ndarray:
+    image: np.ndarray | torch.Tensor, period: Period = DEFAULT_PERIOD, strips: int = STRIPS
+) -> tuple[np.ndarray, np.ndarray]:
     """How far the axis-profile spectra of a frame rise at the harmonics of ``period``.
 
     Rows: the frame is cut into ``strips`` vertical strips of equal width; the row-mean profile
@@ -105,31 +114,31 @@ def harmonic_peaks(
 
     Args:
         image: 2D frame.
-        period: the pattern's period in pixels (the network's total stride), at least 2.
+        period: the pattern's period in pixels (the network's total stride), at least 2: one
+            for both axes, or ``(rows, columns)``; not necessarily whole pixels (a network run on
+            a resampled frame has a stride of ``size_multiple`` times the resampling factor).
         strips: number of strips whose periodograms are averaged, per axis.
 
     Returns:
-        ``[2, ⌊period/2⌋]``: R_k of the row profiles (horizontal stripes), then of the column
-        profiles (vertical stripes).
+        ``(rows, columns)``: R_k, ``k = 1 … ⌊period/2⌋``, of the row profiles (horizontal
+        stripes) and of the column profiles (vertical stripes).
 
     Raises:
         InvalidImageError: a period under 2, or a side shorter than ``7 × period`` pixels.
     """
-    if int(period) != period or period < 2:
-        raise InvalidImageError(f"banding period must be an integer of at least 2 pixels; got {period}")
+    row_period, col_period = _periods(period)
     if strips < 1:
         raise InvalidImageError(f"banding strips must be at least 1; got {strips}")
     array = _as_2d(image)
-    period = int(period)
-    rows = _harmonic_peaks(_spectrum(array, strips), period)
-    cols = _harmonic_peaks(_spectrum(array.T, strips), period)
-    return np.stack([rows, cols])
+    rows = _harmonic_peaks(_spectrum(array, strips), row_period)
+    cols = _harmonic_peaks(_spectrum(array.T, strips), col_period)
+    return rows, cols
 
 
 def periodic_banding(
     reference: np.ndarray | torch.Tensor,
     output: np.ndarray | torch.Tensor,
-    period: int = DEFAULT_PERIOD,
+    period: Period = DEFAULT_PERIOD,
     strips: int = STRIPS,
 ) -> float:
     """Banding the output adds at ``period``: ``B = mean over axes and harmonics of R_k(out) / R_k(in)``.
@@ -156,11 +165,15 @@ def periodic_banding(
     Args:
         reference: the despeckler's input.
         output: the despeckled frame, same shape.
-        period: the network's total stride (``size_multiple``) in pixels.
+        period: the network's total stride in output pixels (``size_multiple``, times the
+            resampling factor of each axis if the network ran on a resampled frame): one for
+            both axes or ``(rows, columns)``.
         strips: number of strips whose periodograms are averaged, per axis.
     """
     ref = _as_2d(reference, "reference")
     out = _as_2d(output, "output")
     if ref.shape != out.shape:
         raise InvalidImageError(f"reference {ref.shape} and output {out.shape} must have the same shape")
-    return float(np.mean(harmonic_peaks(out, period, strips) / harmonic_peaks(ref, period, strips)))
+    peaks_out = harmonic_peaks(out, period, strips)
+    peaks_in = harmonic_peaks(ref, period, strips)
+    return float(np.mean(np.concatenate([o / i for o, i in zip(peaks_out, peaks_in, strict=True)])))
