@@ -15,6 +15,8 @@ from monai_despeckle.cli import main
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.evaluation import add_speckle, evaluate, folder_set, noise_seed, write_report
 from monai_despeckle.evaluation.runner import _banding_period
+from monai_despeckle.inference import Despeckler
+from monai_despeckle.runtime.scale import GrainRange, TrainedGrain
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLES = DATA / "real_us_samples"
@@ -204,6 +206,7 @@ class _Frames:
         self.name, self.transform = name, transform
         if size_multiple is not None:
             self.size_multiple = size_multiple
+        self.gpu = False
 
     def __call__(self, frames):
         out = self.transform(frames[0, 0].numpy().astype(np.float64))
@@ -260,8 +263,19 @@ def test_no_reference_boundary_and_banding_columns(tmp_path):
     assert {r["boundary_contrast"] for r in csv_rows if r["image"] == "scan2"} == {"nan"}
 
 
-def test_banding_period_is_the_methods_stride():
-    assert _banding_period(_Frames("net", lambda x: x, size_multiple=8)) == 8
-    assert _banding_period(_Frames("net", lambda x: x, size_multiple=64)) == 64
-    assert _banding_period(_Frames("filter", lambda x: x)) == 16  # no stride: the default
-    assert _banding_period(_Frames("flat", lambda x: x, size_multiple=1)) == 16
+def test_banding_period_is_the_methods_stride_in_output_pixels():
+    frame = np.random.default_rng(0).random((128, 128)).astype(np.float32)
+    for multiple, period in ((8, 8.0), (64, 64.0), (None, 16.0), (1, 16.0)):  # no stride: 16
+        method = _Frames("net", lambda x: x, size_multiple=multiple)
+        assert _banding_period(method, frame) == period
+        assert _banding_period(Despeckler(method, batch_size=1), frame) == period
+    # A network run at its trained grain: a frame of 4 px lateral grain shrunk 2× across the beam
+    # to the trained 1-2 px has the stride-8 pattern every 16 output columns.
+    grain = ndimage.gaussian_filter(np.random.default_rng(1).standard_normal((128, 128)), (0.5, 1.7))
+    frame = (0.5 + 0.1 * grain / grain.std()).astype(np.float32)
+    trained = TrainedGrain(axial=GrainRange(1.0, 1.5, 2.0), lateral=GrainRange(1.0, 1.5, 2.0))
+    network = _Frames("net", lambda x: x, size_multiple=8)
+    network.trained_grain = trained
+    despeckler = Despeckler(network, batch_size=1)
+    assert despeckler.network_shape(frame[None]) == (128, 64)
+    assert _banding_period(despeckler, frame) == (8.0, 16.0)

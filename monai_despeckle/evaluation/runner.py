@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +39,7 @@ from monai_despeckle.metrics import (
     speckle_index,
     ssim,
 )
-from monai_despeckle.metrics.banding import DEFAULT_PERIOD
+from monai_despeckle.metrics.banding import DEFAULT_PERIOD, Period
 from monai_despeckle.runtime import NetworkMethod
 
 __all__ = [
@@ -170,14 +169,24 @@ def _safe(function: Callable[..., float], *args: object) -> float:
         return math.nan
 
 
-def _banding_period(method: Method) -> int:
-    """Period of the banding check: the method's total stride (``size_multiple``) if above 1, else 16."""
+def _banding_period(pipeline: Despeckler | Method, frame: np.ndarray) -> Period:
+    """Period of the banding check on ``frame``'s output, in output pixels (rows, columns).
+
+    The network's total stride (its ``size_multiple``; 16 for a method without one above 1),
+    times, per axis, the factor the frame was resampled by to run it at its trained speckle grain
+    (:meth:`~monai_despeckle.inference.Despeckler.network_shape`; 1 when it ran as it is).
+    """
+    method = pipeline.method if isinstance(pipeline, Despeckler) else pipeline
     multiple = getattr(method, "size_multiple", None)
-    return int(multiple) if isinstance(multiple, numbers.Integral) and multiple >= 2 else DEFAULT_PERIOD
+    stride = int(multiple) if isinstance(multiple, int) and multiple >= 2 else DEFAULT_PERIOD
+    network = pipeline.network_shape(frame[None]) if isinstance(pipeline, Despeckler) else None
+    if network is None:
+        return float(stride)
+    return stride * frame.shape[0] / network[0], stride * frame.shape[1] / network[1]
 
 
 def _no_reference(
-    output: np.ndarray, noisy: np.ndarray, regions: Regions, period: int = DEFAULT_PERIOD
+    output: np.ndarray, noisy: np.ndarray, regions: Regions, period: Period = DEFAULT_PERIOD
 ) -> dict[str, float]:
     has_target = regions.target is not None
     nan = math.nan
@@ -264,7 +273,7 @@ def evaluate(
                         if data.mode == "simulated":
                             values["homogeneity"] = glcm_homogeneity(output)
                     else:
-                        values = _no_reference(output, noisy, regions, _banding_period(method))
+                        values = _no_reference(output, noisy, regions, _banding_period(method, noisy))
                     row = {"image": item.name, "method": name, "noise": noise}
                     rows.append({**row, **values, "time_ms": elapsed})
                     if example is not None:

@@ -87,10 +87,10 @@ def _harmonic_peaks(power: np.ndarray, period: float) -> np.ndarray:
 
 
 def _periods(period: Period) -> tuple[float, float]:
-    rows, cols = (period, period) if np.isscalar(period) else period  # type: ignore[misc]
+    rows, cols = map(float, period) if isinstance(period, tuple | list) else (float(period), float(period))
     if not (rows >= 2 and cols >= 2):  # also refuses NaN
         raise InvalidImageError(f"banding period must be at least 2 pixels; got {period}")
-    return float(rows), float(cols)
+    return rows, cols
 
 
 def harmonic_peaks(
