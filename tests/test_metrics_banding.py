@@ -6,6 +6,7 @@ from scipy import ndimage
 
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.metrics import harmonic_peaks, periodic_banding
+from monai_despeckle.metrics.banding import fit_period
 
 GREY = 1 / 255  # one 8-bit grey level
 
@@ -104,3 +105,17 @@ def test_periods_need_not_be_whole_pixels_nor_equal_per_axis():
     assert periodic_banding(noisy, smooth, (12.5, 6.4)) < 1.2
     # At the network's nominal 8 the stripes are off every harmonic.
     assert periodic_banding(noisy, striped, 8) < 1.2
+
+
+def test_a_period_too_long_for_the_frame_is_halved():
+    assert fit_period(64, 709) == 64  # 7 × 64 = 448 ≤ 709
+    assert fit_period(128.25, 709) == pytest.approx(64.125)
+    assert fit_period(16, 100) == 8 and fit_period(16, 112) == 16
+    assert fit_period(3, 10) == 3  # never below 2: harmonic_peaks then refuses it
+    noisy = _speckled_scan(7, (100, 176))
+    smooth = ndimage.gaussian_filter(noisy, 1.5)
+    striped = smooth + _stripes(smooth.shape, 8)
+    with pytest.raises(InvalidImageError, match="too short"):
+        periodic_banding(noisy, striped, 16)
+    # Period-8 stripes are found at half of a 16 stride: its even harmonics.
+    assert periodic_banding(noisy, striped, (fit_period(16, 100), fit_period(16, 176))) > 3

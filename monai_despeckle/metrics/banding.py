@@ -22,13 +22,14 @@ import torch
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.metrics.no_reference import _as_2d
 
-__all__ = ["DEFAULT_PERIOD", "STRIPS", "Period", "harmonic_peaks", "periodic_banding"]
+__all__ = ["DEFAULT_PERIOD", "STRIPS", "Period", "fit_period", "harmonic_peaks", "periodic_banding"]
 
 Period = float | tuple[float, float]  # pixels: one for both axes, or (rows, columns)
 
 DEFAULT_PERIOD = 16  # stride of a four-level encoder (speckle2self); methods without a stride
 PEAK_HALF_WIDTH = 1.5  # bins either side of k·n/s searched for the peak (Hann main lobe ±2)
 GAP = 2.5  # bins either side of k·n/s left out of the neighbourhood
+MIN_PERIODS = 2 * (GAP + 1)  # periods a side must hold: neighbours on both sides of every harmonic
 DIFFERENCES = 2
 STRIPS = 16  # strips across a profile whose periodograms are averaged
 QUANTUM = 1 / 255  # one grey level of 8-bit display data
@@ -64,10 +65,10 @@ def _harmonic_peaks(power: np.ndarray, period: float) -> np.ndarray:
     """
     n = power.size
     half_spacing = 0.5 * n / period  # halfway to the next harmonic, in bins
-    if half_spacing < GAP + 1:
+    if n < MIN_PERIODS * period:
         raise InvalidImageError(
             f"a {n}-pixel side is too short to look for banding of period {period:g} "
-            f"(needs at least {int(np.ceil(2 * period * (GAP + 1)))} pixels)"
+            f"(needs at least {int(np.ceil(MIN_PERIODS * period))} pixels)"
         )
     ratios = []
     for k in range(1, int(period // 2) + 1):
@@ -84,6 +85,18 @@ def _harmonic_peaks(power: np.ndarray, period: float) -> np.ndarray:
         expected = np.exp(intercept + slope * log_frequency[peak])
         ratios.append(float(np.max(values[peak] / expected)))
     return np.asarray(ratios)
+
+
+def fit_period(period: float, side: int) -> float:
+    """``period`` halved until a side of ``side`` pixels holds seven of it (never below 2).
+
+    The harmonics of half a period, ``k / (period/2)``, are the even harmonics of the period, so a
+    stride too long for the frame (a deep network on a frame shrunk to its trained grain) is still
+    checked at the frequencies where its shallower levels would leave a pattern.
+    """
+    while side < MIN_PERIODS * period and period / 2 >= 2:
+        period /= 2
+    return period
 
 
 def _periods(period: Period) -> tuple[float, float]:
