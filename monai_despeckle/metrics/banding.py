@@ -169,11 +169,12 @@ def periodic_banding(
     (the input's chance peaks are smoothed away with everything else). The mean over harmonics
     dilutes a single harmonic's excess by their number (``2·⌊period/2⌋``): compare methods of the
     same period, or one method across data. B says how strongly periodic the output is at the
-    stride, not how visible the pattern is: on the 58 CCAUI validation frames (749×709) NLM,
-    OpenCV NLM and bilateral filters read 1.01–1.05 at period 16; the skip-DAE reads 37 at its
-    period 8 from harmonics of about 0.1–0.2 grey level in the frame's row means (no pattern
-    above the input's in the lumen), Speckle2Self 94 at period 16 from a pattern of about 4 grey
-    levels rms in the lumen, which shows.
+    stride, not how visible the pattern is. On the 58 CCAUI validation frames (749×709) NLM,
+    OpenCV NLM and bilateral filters read 1.01–1.05 at period 16; run at their trained grain
+    (``evaluate``'s default) the skip-DAE reads 8, pix2pix 1.3 and Speckle2Self 40 (at native
+    size 37, 1.5 and 94). At native size the skip-DAE's figure comes from harmonics of about
+    0.1–0.2 grey level in the frame's row means, with no pattern above the input's in the lumen;
+    Speckle2Self's from a pattern of about 4 grey levels rms in the lumen, which shows.
 
     Args:
         reference: the despeckler's input.
