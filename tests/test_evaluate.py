@@ -7,11 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from scipy import ndimage
 
 from monai_despeckle.cli import main
 from monai_despeckle.errors import InvalidImageError
-from monai_despeckle.evaluation import add_speckle, folder_set, noise_seed
+from monai_despeckle.evaluation import add_speckle, evaluate, folder_set, noise_seed, write_report
+from monai_despeckle.evaluation.runner import _banding_period
+from monai_despeckle.inference import Despeckler
+from monai_despeckle.runtime.scale import GrainRange, TrainedGrain
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLES = DATA / "real_us_samples"
@@ -135,14 +140,15 @@ def test_no_reference_mode_on_real_images_with_masks(tmp_path):
     args = ["evaluate", "--data", str(SAMPLES), "--no-reference", "--n", "2", "--size", "128"]
     assert main([*args, "--methods", "none,median", "--out", str(out)]) == 0
     rows = _rows(out)
-    columns = ["enl", "speckle_index", "cnr", "gcnr", "homogeneity", "epi"]
+    relative = ["epi", "boundary_step", "boundary_contrast", "banding"]  # output over input
+    columns = ["enl", "speckle_index", "cnr", "gcnr", "homogeneity", *relative]
     assert len(rows) == 2 * 2 and list(rows[0]) == ["image", "method", "noise", *columns, "time_ms"]
     for row in rows:
         assert all(math.isfinite(float(row[c])) for c in columns), row
     by = {(r["image"], r["method"]): r for r in rows}
     for image in {r["image"] for r in rows}:
         none, median = by[(image, "none")], by[(image, "median")]
-        assert float(none["epi"]) == pytest.approx(1.0)  # the input against itself
+        assert all(float(none[c]) == pytest.approx(1.0) for c in relative)  # the input against itself
         assert float(median["epi"]) < 1.0
         assert float(median["homogeneity"]) > float(none["homogeneity"])  # smoothing is smoother
         assert float(median["speckle_index"]) < float(none["speckle_index"])
@@ -191,3 +197,86 @@ def test_folder_split_and_masks(tmp_path):
     (tmp_path / "split.json").write_text(json.dumps({"val": ["s9.png"]}))
     with pytest.raises(InvalidImageError, match=r"s9\.png"):
         folder_set(tmp_path, size=16, split="val")
+
+
+class _Frames:
+    """A test despeckler: ``transform`` on the [H, W] frame, optionally a network-like stride."""
+
+    def __init__(self, name, transform, size_multiple=None):
+        self.name, self.transform = name, transform
+        if size_multiple is not None:
+            self.size_multiple = size_multiple
+        self.gpu = False
+
+    def __call__(self, frames):
+        out = self.transform(frames[0, 0].numpy().astype(np.float64))
+        return torch.from_numpy(np.clip(out, 0, 1).astype(np.float32))[None, None]
+
+
+def _striped(frame, period=8):
+    """Smoothing that leaves stripes of one grey level every ``period`` rows, as a strided network might."""
+    stripes = ((np.arange(frame.shape[0]) % period) < period // 2)[:, None] / 255
+    return ndimage.gaussian_filter(frame, 1.5) + stripes
+
+
+def test_no_reference_boundary_and_banding_columns(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:128, :128]
+    disc = (rows - 64) ** 2 + (cols - 60) ** 2 < 30**2
+    for i in range(3):
+        noisy = np.clip(np.where(disc, 0.25, 0.6) * rng.gamma(4.0, 0.25, disc.shape), 0, 1)
+        Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(tmp_path / "images" / f"scan{i}.png")
+        if i < 2:  # scan2 has no mask: no boundary to measure
+            Image.fromarray(disc.astype(np.uint8) * 255).save(tmp_path / "masks" / f"scan{i}_mask.png")
+    methods = {
+        "none": _Frames("none", lambda x: x),
+        "blur": _Frames("blur", lambda x: ndimage.gaussian_filter(x, 3.0)),
+        "striped": _Frames("striped", _striped, size_multiple=8),
+    }
+    result = evaluate(folder_set(tmp_path, size=None, no_reference=True), methods, progress=False)
+    assert result.metrics[-3:] == ("boundary_step", "boundary_contrast", "banding")
+    by = {(r["image"], r["method"]): r for r in result.rows}
+    for image in ("scan0", "scan1"):
+        none, blur, striped = (by[(image, m)] for m in ("none", "blur", "striped"))
+        assert none["boundary_step"] == none["boundary_contrast"] == none["banding"] == 1.0
+        assert blur["boundary_step"] < 0.6  # σ = 3 px across a step edge, 3 px bands: about 0.4 left
+        assert blur["banding"] == pytest.approx(1.0, abs=0.2) and striped["banding"] > 5
+    for method in methods:  # no mask: NaN boundary columns, banding still measured
+        row = by[("scan2", method)]
+        assert math.isnan(row["boundary_step"]) and math.isnan(row["boundary_contrast"])
+        assert math.isfinite(row["banding"])
+
+    out = tmp_path / "report"
+    write_report(result, out)
+    summary = (out / "summary.md").read_text()
+    for label in (
+        "boundary step (× input) ↑",
+        "boundary CNR (× input) ↑",
+        "banding at stride (× input) ↓",
+    ):
+        assert label in summary
+    assert "| none |" in summary and "1.000 ± 0.000 (n=2) | 1.000 ± 0.000 (n=2) | 1.00 ± 0.00 |" in summary
+    csv_rows = _rows(out)
+    assert list(csv_rows[0])[-4:] == ["boundary_step", "boundary_contrast", "banding", "time_ms"]
+    assert {r["boundary_contrast"] for r in csv_rows if r["image"] == "scan2"} == {"nan"}
+
+
+def test_banding_period_is_the_methods_stride_in_output_pixels():
+    frame = np.random.default_rng(0).random((128, 128)).astype(np.float32)
+    # No stride: 16; 64 is too long for 128 px and is halved to 16 (its harmonics 4k/64).
+    for multiple, period in ((8, 8.0), (64, 16.0), (None, 16.0), (1, 16.0)):
+        method = _Frames("net", lambda x: x, size_multiple=multiple)
+        assert _banding_period(method, frame) == period
+        assert _banding_period(Despeckler(method, batch_size=1), frame) == period
+    # A network run at its trained grain: a frame of 4 px lateral grain shrunk 2× across the beam
+    # to the trained 1-2 px has the stride-8 pattern every 16 output columns.
+    grain = ndimage.gaussian_filter(np.random.default_rng(1).standard_normal((128, 128)), (0.5, 1.7))
+    frame = (0.5 + 0.1 * grain / grain.std()).astype(np.float32)
+    trained = TrainedGrain(axial=GrainRange(1.0, 1.5, 2.0), lateral=GrainRange(1.0, 1.5, 2.0))
+    network = _Frames("net", lambda x: x, size_multiple=8)
+    network.trained_grain = trained
+    despeckler = Despeckler(network, batch_size=1)
+    assert despeckler.network_shape(frame[None]) == (128, 64)
+    assert _banding_period(despeckler, frame) == (8.0, 16.0)

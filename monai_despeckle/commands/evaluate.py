@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-reference",
         action="store_true",
         help="images are real noisy inputs with masks/<stem>_mask.png: report ENL, speckle index, CNR, "
-        "gCNR, GLCM homogeneity and EPI instead of PSNR/SSIM/MSE",
+        "gCNR, GLCM homogeneity, EPI, the intensity step and CNR across the mask's boundary (relative "
+        "to the input) and banding at the method's stride instead of PSNR/SSIM/MSE",
     )
     parser.add_argument(
         "--native",

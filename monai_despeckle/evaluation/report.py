@@ -24,6 +24,9 @@ METRIC_LABELS: dict[str, tuple[str, int]] = {
     "gcnr": ("gCNR ↑", 3),
     "homogeneity": ("GLCM homogeneity ↑", 3),
     "epi": ("EPI ↑", 3),
+    "boundary_step": ("boundary step (× input) ↑", 3),
+    "boundary_contrast": ("boundary CNR (× input) ↑", 3),
+    "banding": ("banding at stride (× input) ↓", 2),
     "time_ms": ("time / frame (ms)", 1),
 }
 

@@ -26,16 +26,20 @@ from monai_despeckle.methods import Method
 from monai_despeckle.metrics import (
     Regions,
     auto_regions,
+    boundary_contrast_ratio,
+    boundary_step_ratio,
     cnr,
     enl,
     epi,
     gcnr,
     glcm_homogeneity,
     mse,
+    periodic_banding,
     psnr,
     speckle_index,
     ssim,
 )
+from monai_despeckle.metrics.banding import DEFAULT_PERIOD, Period, fit_period
 from monai_despeckle.runtime import NetworkMethod
 
 __all__ = [
@@ -55,7 +59,20 @@ FULL_REFERENCE_METRICS = ("psnr", "ssim", "mse")
 # Phantoms have a clean reference *and* are judged on smoothness, as in Speckle2Self (Li et al.,
 # MedIA 2025): GLCM homogeneity of the whole output frame beside the full-reference metrics.
 SIMULATED_METRICS = (*FULL_REFERENCE_METRICS, "homogeneity")
-NO_REFERENCE_METRICS = ("enl", "speckle_index", "cnr", "gcnr", "homogeneity", "epi")
+# EPI compares the output's edges with the noisy input's, so it rewards keeping speckle; beside it,
+# the structure's boundary (the intensity step across it and that step over the bands' spread,
+# relative to the input) and the banding a strided network adds at its stride (relative to the input).
+NO_REFERENCE_METRICS = (
+    "enl",
+    "speckle_index",
+    "cnr",
+    "gcnr",
+    "homogeneity",
+    "epi",
+    "boundary_step",
+    "boundary_contrast",
+    "banding",
+)
 PHYSICS = "physics"  # noise label of simulated phantoms (speckle from the imaging model)
 REAL = "real"  # noise label of real noisy images
 
@@ -152,7 +169,27 @@ def _safe(function: Callable[..., float], *args: object) -> float:
         return math.nan
 
 
-def _no_reference(output: np.ndarray, noisy: np.ndarray, regions: Regions) -> dict[str, float]:
+def _banding_period(pipeline: Despeckler | Method, frame: np.ndarray) -> Period:
+    """Period of the banding check on ``frame``'s output, in output pixels (rows, columns).
+
+    The network's total stride (its ``size_multiple``; 16 for a method without one above 1),
+    times, per axis, the factor the frame was resampled by to run it at its trained speckle grain
+    (:meth:`~monai_despeckle.inference.Despeckler.network_shape`; 1 when it ran as it is), halved
+    while the frame is too short for it (:func:`~monai_despeckle.metrics.banding.fit_period`).
+    """
+    method = pipeline.method if isinstance(pipeline, Despeckler) else pipeline
+    multiple = getattr(method, "size_multiple", None)
+    stride = int(multiple) if isinstance(multiple, int) and multiple >= 2 else DEFAULT_PERIOD
+    network = pipeline.network_shape(frame[None]) if isinstance(pipeline, Despeckler) else None
+    sides = frame.shape[:2]
+    scale = (1.0, 1.0) if network is None else (sides[0] / network[0], sides[1] / network[1])
+    rows, cols = (fit_period(stride * factor, side) for factor, side in zip(scale, sides, strict=True))
+    return rows if rows == cols else (rows, cols)
+
+
+def _no_reference(
+    output: np.ndarray, noisy: np.ndarray, regions: Regions, period: Period = DEFAULT_PERIOD
+) -> dict[str, float]:
     has_target = regions.target is not None
     nan = math.nan
     return {
@@ -162,6 +199,12 @@ def _no_reference(output: np.ndarray, noisy: np.ndarray, regions: Regions) -> di
         "gcnr": gcnr(output, regions.target, regions.background) if has_target else nan,
         "homogeneity": glcm_homogeneity(output, regions.field_of_view),
         "epi": _safe(epi, noisy, output, regions.field_of_view),
+        # NaN without a structure mask, its boundary in the field of view or a step across it
+        "boundary_step": _safe(boundary_step_ratio, noisy, output, regions.target, regions.field_of_view),
+        "boundary_contrast": _safe(
+            boundary_contrast_ratio, noisy, output, regions.target, regions.field_of_view
+        ),
+        "banding": _safe(periodic_banding, noisy, output, period),
     }
 
 
@@ -232,7 +275,7 @@ def evaluate(
                         if data.mode == "simulated":
                             values["homogeneity"] = glcm_homogeneity(output)
                     else:
-                        values = _no_reference(output, noisy, regions)
+                        values = _no_reference(output, noisy, regions, _banding_period(method, noisy))
                     row = {"image": item.name, "method": name, "noise": noise}
                     rows.append({**row, **values, "time_ms": elapsed})
                     if example is not None:

@@ -1,7 +1,19 @@
 """Despeckling metrics: full-reference (PSNR, SSIM, MSE via monai.metrics) and no-reference
-(ENL, speckle index, CNR, gCNR, GLCM homogeneity, EPI), the speckle grain size, and region
-helpers."""
+(ENL, speckle index, CNR, gCNR, GLCM homogeneity, EPI; the step, contrast and rise distance across
+a structure mask's boundary; periodic banding), the speckle grain size, and region helpers."""
 
+from monai_despeckle.metrics.banding import harmonic_peaks, periodic_banding
+from monai_despeckle.metrics.boundary import (
+    BoundaryProfile,
+    boundary_contrast,
+    boundary_contrast_ratio,
+    boundary_profile,
+    boundary_step,
+    boundary_step_ratio,
+    rise_distance,
+    rise_distance_ratio,
+    signed_boundary_distance,
+)
 from monai_despeckle.metrics.full_reference import mse, psnr, ssim
 from monai_despeckle.metrics.no_reference import cnr, enl, epi, gcnr, glcm_homogeneity, speckle_index
 from monai_despeckle.metrics.regions import (
@@ -16,10 +28,16 @@ from monai_despeckle.metrics.regions import (
 from monai_despeckle.metrics.speckle_size import SpeckleSize, estimate_speckle_size
 
 __all__ = [
+    "BoundaryProfile",
     "Box",
     "Regions",
     "SpeckleSize",
     "auto_regions",
+    "boundary_contrast",
+    "boundary_contrast_ratio",
+    "boundary_profile",
+    "boundary_step",
+    "boundary_step_ratio",
     "box_to_mask",
     "cnr",
     "enl",
@@ -27,10 +45,15 @@ __all__ = [
     "estimate_speckle_size",
     "gcnr",
     "glcm_homogeneity",
+    "harmonic_peaks",
     "letterbox_padding",
     "most_homogeneous_box",
     "mse",
+    "periodic_banding",
     "psnr",
+    "rise_distance",
+    "rise_distance_ratio",
+    "signed_boundary_distance",
     "speckle_index",
     "ssim",
     "to_mask",
