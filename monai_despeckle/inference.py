@@ -248,6 +248,8 @@ class Despeckler:
         grain = getattr(resolved, "trained_grain", None) if scale == "auto" else None
         self.trained_grain: TrainedGrain | None = grain if isinstance(grain, TrainedGrain) else None
         self.last_grain: SpeckleSize | None = None  # measured on the latest stream (None: not measured)
+        # the frame shape the network ran the latest stream at (None: the stream's own)
+        self.last_network_shape: tuple[int, int] | None = None
         self._batch_request = batch_size
         self._plans: dict[tuple[int, int], tuple[int, tuple[int, int] | None]] = {}
         self._transfer = FrameTransfer(self.device)
@@ -440,6 +442,7 @@ class Despeckler:
                 if shape[1:] not in network_shapes and frames.shape[0]:
                     # the stream's first frame of this size alone: any chunking measures the same
                     network_shapes[shape[1:]] = self.network_shape(frames[:1])
+                    self.last_network_shape = network_shapes[shape[1:]]
                 layout.append((frames.shape[0], was_2d))
                 if frames.shape[0]:
                     pending.append(frames.astype(np.float32, copy=False))

@@ -279,4 +279,6 @@ def test_banding_period_is_the_methods_stride_in_output_pixels():
     network.trained_grain = trained
     despeckler = Despeckler(network, batch_size=1)
     assert despeckler.network_shape(frame[None]) == (128, 64)
+    despeckler.run_frames(frame[None])  # evaluate runs the frame, then asks for its period
+    assert despeckler.last_network_shape == (128, 64)
     assert _banding_period(despeckler, frame) == (8.0, 16.0)

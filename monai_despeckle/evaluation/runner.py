@@ -174,13 +174,14 @@ def _banding_period(pipeline: Despeckler | Method, frame: np.ndarray) -> Period:
 
     The network's total stride (its ``size_multiple``; 16 for a method without one above 1),
     times, per axis, the factor the frame was resampled by to run it at its trained speckle grain
-    (:meth:`~monai_despeckle.inference.Despeckler.network_shape`; 1 when it ran as it is), halved
+    (``Despeckler.last_network_shape``, set by the run of ``frame``; 1 when it ran as it is), halved
     while the frame is too short for it (:func:`~monai_despeckle.metrics.banding.fit_period`).
     """
     method = pipeline.method if isinstance(pipeline, Despeckler) else pipeline
     multiple = getattr(method, "size_multiple", None)
     stride = int(multiple) if isinstance(multiple, int) and multiple >= 2 else DEFAULT_PERIOD
-    network = pipeline.network_shape(frame[None]) if isinstance(pipeline, Despeckler) else None
+    # the shape the pipeline just ran this frame at (evaluate runs it right before)
+    network = pipeline.last_network_shape if isinstance(pipeline, Despeckler) else None
     sides = frame.shape[:2]
     scale = (1.0, 1.0) if network is None else (sides[0] / network[0], sides[1] / network[1])
     rows, cols = (fit_period(stride * factor, side) for factor, side in zip(scale, sides, strict=True))
