@@ -436,7 +436,7 @@ def test_configuration_errors_are_reported(tmp_path):
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "model.pt").write_bytes(b"")
     with pytest.raises(OutputPathError, match="already holds a trained model"):
-        train_speckle2self(output_dir=str(tmp_path / "used"), **TINY, **PHANTOMS)
+        train_speckle2self(output_dir=str(tmp_path / "used"), min_view_grain=None, **TINY, **PHANTOMS)
     with pytest.raises(InputNotFoundError, match="missing"):
         train_pix2pix(output_dir=str(tmp_path / "c"), data=str(tmp_path / "missing"), **TINY)
     # nothing was written for the refused runs, and the earlier run's folder is untouched

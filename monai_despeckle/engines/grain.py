@@ -25,11 +25,10 @@ from tqdm.auto import tqdm
 from monai_despeckle.bundle_format import METADATA_FILE
 from monai_despeckle.engines.data import (
     SOURCE_SEPARATOR,
-    datalists,
     self_supervised_transform,
     supervised_transform,
 )
-from monai_despeckle.engines.workflow import TrainConfig
+from monai_despeckle.engines.workflow import TrainConfig, training_datalists
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
@@ -59,15 +58,7 @@ def training_grain(
             real frames given synthetic speckle (the supervised workflows).
         samples: how many training inputs to measure (all if fewer).
     """
-    lists = datalists(
-        config.data,
-        size=config.patch_size,
-        seed=config.seed,
-        phantom_count=config.phantom_count,
-        val_fraction=config.val_fraction,
-        max_train=config.max_train,
-        split_file=config.split_file,
-    )
+    lists = training_datalists(config)
     if self_supervised:  # the "image" of the pipeline is the full-scale input, before any view
         transform = self_supervised_transform(config.patch_size, config.patch_mode, (1.0,), augment=False)
         entries = [{"image": entry["image"]} for entry in lists.train]

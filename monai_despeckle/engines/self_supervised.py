@@ -225,6 +225,12 @@ def train_speckle2self(
         raise InvalidParameterError(
             f"the first Speckle2Self scale must be 1.0 (the full image), got {scales!r}"
         )
+    probe = Speckle2Self(num_views=len(scales), **config.model)  # the patch checks need its stride
+    check_patch(config, probe)
+    if config.patch_size < 2 * probe.size_multiple:  # InstanceNorm needs > 1 pixel at the bottleneck
+        raise InvalidParameterError(
+            f"Speckle2Self needs patch_size >= {2 * probe.size_multiple}, got {config.patch_size}"
+        )
     measured = None
     if min_view_grain is not None:
         grain = training_grain(config, self_supervised=True)
@@ -246,11 +252,6 @@ def train_speckle2self(
         for encoder in model.encoders[1:]:
             encoder.load_state_dict(model.encoders[0].state_dict())
     model = model.to(device)
-    check_patch(config, model)
-    if config.patch_size < 2 * model.size_multiple:  # InstanceNorm needs > 1 pixel at the bottleneck
-        raise InvalidParameterError(
-            f"Speckle2Self needs patch_size >= {2 * model.size_multiple}, got {config.patch_size}"
-        )
     msp = {"scales": list(scales), "normalization": normalization, "training_grain_px": measured}
     out = prepare_output(config, "speckle2self", extra={"msp": msp})
     noisy_only = self_supervised_lists(lists)

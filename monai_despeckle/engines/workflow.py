@@ -80,6 +80,7 @@ __all__ = [
     "make_evaluator",
     "resolve_device",
     "run_workflow",
+    "training_datalists",
 ]
 
 BEST_CHECKPOINT = "model.pt"
@@ -407,14 +408,9 @@ def prepare_output(config: TrainConfig, workflow: str, extra: dict[str, Any] | N
     return out
 
 
-def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool, DistributedRun | None]:
-    """Check the data source, pick the device, join the process group if distributed, seed everything.
-
-    Returns:
-        The source's datalists, the device, the effective AMP flag (CUDA only) and, for a
-        distributed run, this process's :class:`DistributedRun` (else None).
-    """
-    lists = datalists(
+def training_datalists(config: TrainConfig) -> DataLists:
+    """The train and validation lists of ``config``'s data source, as a run with it uses them."""
+    return datalists(
         config.data,
         size=config.patch_size,
         seed=config.seed,
@@ -424,6 +420,16 @@ def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool, Distribut
         max_val=config.max_val,
         split_file=config.split_file,
     )
+
+
+def start(config: TrainConfig) -> tuple[DataLists, torch.device, bool, DistributedRun | None]:
+    """Check the data source, pick the device, join the process group if distributed, seed everything.
+
+    Returns:
+        The source's datalists, the device, the effective AMP flag (CUDA only) and, for a
+        distributed run, this process's :class:`DistributedRun` (else None).
+    """
+    lists = training_datalists(config)
     device = resolve_device(config.device)
     ddp = None
     if config.distributed:
