@@ -25,11 +25,13 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from monai_despeckle.errors import DespeckleError, InvalidParameterError, UnknownMethodError
 from monai_despeckle.export import network_to_export
@@ -127,12 +129,26 @@ class _Candidate:
     build: Callable[[str], Despeckler]
 
 
+def _despeckler(
+    reference: str | nn.Module, backend: str, *, device: torch.device, batch_size: int | str, scale: str
+) -> Despeckler:
+    """The engine a candidate is measured through (a filter's single path is backend ``auto``)."""
+    return Despeckler(
+        reference,
+        device=device,
+        batch_size=batch_size,
+        backend="auto" if backend == NO_BACKEND else backend,
+        scale=scale,
+    )
+
+
 def _candidates(
     methods: Sequence[str] | str,
     networks: Sequence[str],
     backends: Sequence[str],
     device: torch.device,
     batch_size: int | str,
+    scale: str = "auto",
 ) -> list[_Candidate]:
     registered = available_methods()
     names = list(registered) if methods == "all" else list(methods)
@@ -149,13 +165,7 @@ def _candidates(
                 name,
                 registered[name].family,
                 tuple(backends) if learned else (NO_BACKEND,),
-                # mypy cannot infer a lambda whose default argument binds the loop variable
-                lambda backend, name=name: Despeckler(  # type: ignore[misc]
-                    name,
-                    device=device,
-                    batch_size=batch_size,
-                    backend="auto" if backend == NO_BACKEND else backend,
-                ),
+                partial(_despeckler, name, device=device, batch_size=batch_size, scale=scale),
             )
         )
     for network in networks:
@@ -165,10 +175,7 @@ def _candidates(
                 f"{network} (untrained)",
                 "network",
                 tuple(backends),
-                # mypy cannot infer a lambda whose default argument binds the loop variable
-                lambda backend, module=module: Despeckler(  # type: ignore[misc]
-                    module, device=device, batch_size=batch_size, backend=backend
-                ),
+                partial(_despeckler, module, device=device, batch_size=batch_size, scale=scale),
             )
         )
     return candidates

@@ -222,3 +222,14 @@ def test_benchmark_command_measures_the_baseline_and_reports_the_ratio(capsys):
     # an unknown baseline is refused before anything runs, also with --methods all
     assert cli.main(["benchmark", "--methods", "all", "--baseline", "no_such"]) == cli.EXIT_USER_ERROR
     assert "no_such" in capsys.readouterr().err
+
+
+def test_benchmark_measures_networks_the_way_denoise_runs_them_unless_native():
+    from monai_despeckle.benchmark import _candidates
+
+    cpu = torch.device("cpu")
+    (default,) = _candidates(["dae_lite"], [], ["torch"], cpu, 1)
+    (native,) = _candidates(["dae_lite"], [], ["torch"], cpu, 1, "native")
+    assert default.build("torch").trained_grain is not None  # resampled to its trained grain
+    assert native.build("torch").trained_grain is None
+    assert native.build("torch").describe()["scale"] == "native"
