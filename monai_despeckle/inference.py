@@ -334,13 +334,16 @@ class Despeckler:
         try:
             grain = estimate_speckle_size(frames)
         except InvalidImageError as err:
-            logger.info("%s: speckle grain not measurable (%s); frames run at their own size", self.name, err)
+            logger.debug(
+                "%s: speckle grain not measurable (%s); frames run at their own size", self.name, err
+            )
             return None
         self.last_grain = grain
         factors = resample_factors(grain.axial_px, grain.lateral_px, self.trained_grain)
         shape = resampled_shape((int(frames.shape[1]), int(frames.shape[2])), factors)
         native = (int(frames.shape[1]), int(frames.shape[2]))
-        logger.info(
+        # debug: evaluate would log it for every frame; denoise prints the grain in its summary
+        logger.debug(
             "%s: speckle grain %.1f x %.1f px (axial x lateral); network runs at %s for %s",
             self.name,
             grain.axial_px,

@@ -237,3 +237,28 @@ def test_a_bundle_with_a_malformed_grain_entry_is_refused_naming_it(tmp_path):
     metadata_file.write_text(json.dumps(metadata))
     with pytest.raises(BundleError, match=GRAIN_KEY):
         create_method(str(bundle), device="cpu")
+
+
+def test_denoise_reports_the_grain_it_ran_at_and_native_does_not_measure(tmp_path, capsys):
+    from monai_despeckle.cli import main
+
+    frames = correlated_speckle((96, 200), (1.0, 4.5))[None]
+    source = tmp_path / "scan.nii.gz"
+    io.save(io.UltrasoundImage(frames=frames), source)
+    assert (
+        main(["denoise", str(source), str(tmp_path / "a.nii.gz"), "--method", "dae_lite", "--no-progress"])
+        == 0
+    )
+    assert "speckle grain" in capsys.readouterr().out
+    args = [
+        "denoise",
+        str(source),
+        str(tmp_path / "b.nii.gz"),
+        "--method",
+        "dae_lite",
+        "--no-progress",
+        "--native",
+    ]
+    assert main(args) == 0
+    assert "speckle grain" not in capsys.readouterr().out
+    assert not np.array_equal(io.load(tmp_path / "a.nii.gz").frames, io.load(tmp_path / "b.nii.gz").frames)
