@@ -329,6 +329,7 @@ class Despeckler:
         axes the trained grain allows into its range. Frames whose grain cannot be measured (too
         small, no texture) run as they are.
         """
+        self.last_grain = None  # never a previous stream's
         if self.trained_grain is None or frames.shape[0] == 0:
             return None
         try:
@@ -372,7 +373,8 @@ class Despeckler:
         if tile is None:
             result = self._checked(self.method(small), small)
         else:
-            result = self._checked(run_tiled(self.method, small.cpu(), tile), small.cpu(), in_place=True)
+            small = small.cpu()
+            result = self._checked(run_tiled(self.method, small, tile), small, in_place=True)
         back = resample(result.to(frames.device), (int(batch.shape[1]), int(batch.shape[2])))
         return self._transfer.to_host(back.clamp_(0.0, 1.0))
 

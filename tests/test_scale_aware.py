@@ -158,9 +158,13 @@ def test_native_and_methods_without_a_recorded_grain_run_frames_as_they_are():
 
 def test_frames_without_measurable_speckle_run_natively():
     spy = ShapeSpy(TRAINED)
+    despeckler = Despeckler(spy)
+    despeckler.run_frames(correlated_speckle((64, 96), (1.0, 5.0))[None])
+    assert despeckler.last_grain is not None
     flat = np.full((1, 64, 64), 0.4, dtype=np.float32)
-    Despeckler(spy).run_frames(flat)
-    assert spy.shapes == [(64, 64)]
+    despeckler.run_frames(flat)
+    assert spy.shapes[-1] == (64, 64)
+    assert despeckler.last_grain is None  # not the previous image's
 
 
 def test_a_streamed_file_equals_the_whole_array_run_whatever_the_chunking(tmp_path):

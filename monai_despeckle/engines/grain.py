@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from monai_despeckle.bundle_format import METADATA_FILE
 from monai_despeckle.engines.data import (
     SOURCE_SEPARATOR,
+    DataLists,
     self_supervised_transform,
     supervised_transform,
 )
@@ -48,7 +49,11 @@ def _percentiles(values: list[float]) -> GrainRange:
 
 
 def training_grain(
-    config: TrainConfig, *, self_supervised: bool, samples: int = DEFAULT_SAMPLES
+    config: TrainConfig,
+    *,
+    self_supervised: bool,
+    samples: int = DEFAULT_SAMPLES,
+    lists: DataLists | None = None,
 ) -> TrainedGrain:
     """The grain of ``samples`` training inputs of a run with ``config`` (seeded by ``config.seed``).
 
@@ -57,8 +62,9 @@ def training_grain(
         self_supervised: the inputs are the noisy frames themselves (Speckle2Self) rather than
             real frames given synthetic speckle (the supervised workflows).
         samples: how many training inputs to measure (all if fewer).
+        lists: the run's datalists if it already made them (simulated phantoms are not made twice).
     """
-    lists = training_datalists(config)
+    lists = training_datalists(config) if lists is None else lists
     if self_supervised:  # the "image" of the pipeline is the full-scale input, before any view
         transform = self_supervised_transform(config.patch_size, config.patch_mode, (1.0,), augment=False)
         entries = [{"image": entry["image"]} for entry in lists.train]

@@ -231,9 +231,10 @@ def train_speckle2self(
         raise InvalidParameterError(
             f"Speckle2Self needs patch_size >= {2 * probe.size_multiple}, got {config.patch_size}"
         )
+    lists, device, amp, ddp = start(config)
     measured = None
     if min_view_grain is not None:
-        grain = training_grain(config, self_supervised=True)
+        grain = training_grain(config, self_supervised=True, lists=lists)
         measured = float((grain.axial.median * grain.lateral.median) ** 0.5)
         kept = grain_relative_scales(scales, measured, min_view_grain)
         if kept != tuple(float(s) for s in scales):
@@ -244,7 +245,6 @@ def train_speckle2self(
                 min_view_grain,
             )
         scales = kept
-    lists, device, amp, ddp = start(config)
     model = Speckle2Self(num_views=len(scales), **config.model)
     inference = model.inference_network()
     if config.init_weights is not None:  # a trained despeckler: its encoder starts every branch

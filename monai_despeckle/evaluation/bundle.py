@@ -14,10 +14,10 @@ from monai_despeckle.errors import DespeckleError
 from monai_despeckle.evaluation.datasets import EvalSet, folder_set, simulated_set
 from monai_despeckle.evaluation.output import check_output_dir, write_report
 from monai_despeckle.evaluation.runner import EvalResult, evaluate
-from monai_despeckle.options import DEFAULT_EVAL_SIZE, SIM_PREFIX, phantom_kind
+from monai_despeckle.options import DEFAULT_EVAL_SIZE, phantom_kind
 from monai_despeckle.resolver import create_method, create_methods, find_bundle
 
-__all__ = ["DEFAULT_BASELINES", "SEED_VARIANCES", "SIM_PREFIX", "evaluate_bundle", "load_eval_set"]
+__all__ = ["DEFAULT_BASELINES", "SEED_VARIANCES", "evaluate_bundle", "load_eval_set"]
 
 DEFAULT_SIZE = DEFAULT_EVAL_SIZE
 DEFAULT_PHANTOMS = 20
