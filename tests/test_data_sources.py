@@ -27,6 +27,7 @@ from monai_despeckle.data import (
     parse_source,
     parse_sources,
     phantom_family,
+    required_mask,
     stem,
 )
 from monai_despeckle.errors import (
@@ -227,3 +228,12 @@ def test_the_shared_data_sets_list_the_same_files(name):
         lists = datalists(DATA / name)
         assert (len(lists.train), len(lists.val)) == (270, 47)
         assert lists.train[0] == {"image": str(DATA / "busi" / "images" / "busi_benign_0002.png")}
+
+
+def test_a_missing_mask_names_the_image_and_the_folder(tmp_path):
+    image = write_png(tmp_path / "images" / "lesion.png")
+    expected = r"no mask for lesion\.png \(expected masks/lesion_mask\.png\)"
+    with pytest.raises(InputNotFoundError, match=expected):
+        required_mask(image, tmp_path)
+    mask = write_png(tmp_path / "masks" / "lesion_mask.png", value=255)
+    assert required_mask(image, tmp_path) == mask

@@ -13,7 +13,14 @@ Used by training (:mod:`monai_despeckle.engines`), evaluation, segmentation and 
 - :mod:`~monai_despeckle.data.lists`: train / validation datalists of any source.
 """
 
-from monai_despeckle.data.folders import folder_images, image_files, mask_path, read_split, stem
+from monai_despeckle.data.folders import (
+    folder_images,
+    image_files,
+    mask_path,
+    read_split,
+    required_mask,
+    stem,
+)
 from monai_despeckle.data.frames import read_frame, read_mask, resize_frame
 from monai_despeckle.data.lists import (
     DataLists,
@@ -65,6 +72,7 @@ __all__ = [
     "read_frame",
     "read_mask",
     "read_split",
+    "required_mask",
     "resize_frame",
     "simulated_dataset_lists",
     "simulator",

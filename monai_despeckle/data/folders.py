@@ -31,6 +31,7 @@ __all__ = [
     "image_files",
     "mask_path",
     "read_split",
+    "required_mask",
     "stem",
 ]
 
@@ -117,3 +118,12 @@ def mask_path(image_path: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def required_mask(image_path: Path, folder: Path) -> Path:
+    """The mask of an image of the data folder ``folder`` (:func:`mask_path`); else an error naming it."""
+    found = mask_path(image_path)
+    if found is None:
+        expected = f"{MASKS_FOLDER}/{stem(image_path)}{MASK_SUFFIX}.png"
+        raise InputNotFoundError(f"no mask for {image_path.name} (expected {expected})", folder)
+    return found

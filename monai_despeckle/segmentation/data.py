@@ -35,12 +35,12 @@ from monai.transforms import (
     RandScaleIntensityd,
 )
 
-from monai_despeckle.data.folders import SPLIT_FILE, folder_images, mask_path, stem
+from monai_despeckle.data.folders import SPLIT_FILE, folder_images, required_mask, stem
 from monai_despeckle.data.frames import read_frame, read_mask, resize_frame
 from monai_despeckle.data.lists import DataLists
 from monai_despeckle.data.phantoms import simulator
 from monai_despeckle.data.sources import FolderSource, parse_source
-from monai_despeckle.errors import InputNotFoundError, InvalidParameterError
+from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.segmentation.tasks import SegTask
 from monai_despeckle.simulation import label_map
 from monai_despeckle.transforms import RandSpeckleNoised
@@ -145,14 +145,9 @@ def segmentation_datalists(
     files = folder_images(folder, "train" if split_path.is_file() else None, split_path)
     if max_train is not None and len(files) > max_train:  # spread over the acquisitions
         files = files[:: math.ceil(len(files) / max_train)][:max_train]
-    entries = []
-    for path in files:
-        found = mask_path(path)
-        if found is None:
-            raise InputNotFoundError(
-                f"no mask for {path.name} (expected masks/{stem(path)}_mask.png)", folder
-            )
-        entries.append({"image": str(path), "label": str(found), "name": stem(path)})
+    entries = [
+        {"image": str(path), "label": str(required_mask(path, folder)), "name": stem(path)} for path in files
+    ]
     if len(entries) < 2:
         raise InvalidParameterError(f"{folder} has {len(entries)} training image(s); need at least 2")
     held = _hold_out([e["name"] for e in entries], val_fraction, seed, task.group_separator)

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from monai_despeckle.data.folders import SPLIT_FILE, folder_images, mask_path, stem
+from monai_despeckle.data.folders import SPLIT_FILE, folder_images, required_mask, stem
 from monai_despeckle.data.frames import read_frame, read_mask
-from monai_despeckle.errors import InputNotFoundError, InvalidParameterError
+from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.evaluation.output import check_output_dir
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import UltrasoundImage
@@ -106,12 +106,7 @@ def _items(data: Path, split: str | None, n: int | None) -> list[tuple[str, Path
     split_file = data / SPLIT_FILE
     files = folder_images(data, split if split_file.is_file() else None, split_file)
     files = files[:n] if n else files
-    items = []
-    for path in files:
-        found = mask_path(path)
-        if found is None:
-            raise InputNotFoundError(f"no mask for {path.name} (expected masks/{stem(path)}_mask.png)", data)
-        items.append((stem(path), path, found))
+    items = [(stem(path), path, required_mask(path, data)) for path in files]
     if not items:
         raise InvalidParameterError(
             f"no images to evaluate in {data}" + (f" (split {split!r})" if split else "")
