@@ -4,13 +4,14 @@ Three sources, one item type (:class:`EvalItem`):
 
 - a folder of real images used as **clean references**; the harness adds synthetic speckle to
   each (the protocol of Bhute et al., arXiv 2403.02750: scikit-image speckle on BUSI at 128²);
-- **simulated phantoms** (``phantoms:breast``, ``phantoms:carotid``): a speckle-free reference and its
-  physics-speckled B-mode from :mod:`monai_despeckle.simulation`;
+- **simulated phantoms** (``phantoms:breast``, ``phantoms:carotid``, ``phantoms:mixed``): a
+  speckle-free reference and its physics-speckled B-mode (:mod:`monai_despeckle.data.phantoms`);
 - a folder of real **noisy** images with structure masks (``masks/<stem>_mask.png`` beside
   ``images/``), for the no-reference metrics.
 
-A folder may hold the images directly or in ``images/``; with a split name, only the files listed
-under that key of ``split.json`` (``{"train": [...], "val": [...]}``) are used.
+Sources are spelt and folders read as everywhere else (:mod:`monai_despeckle.data`): a folder may
+hold the images directly or in ``images/``; with a split name, only the files listed under that
+key of ``split.json`` (``{"train": [...], "val": [...]}``) are used.
 """
 
 from __future__ import annotations
