@@ -110,6 +110,8 @@ def test_segmentation_and_evaluation_speak_the_same_grammar(tmp_path):
         segmentation_folder("phantoms:breast")
     with pytest.raises(InvalidParameterError, match="unknown phantom kind"):
         load_eval_set("sim:liver")
+    with pytest.raises(InvalidParameterError, match="evaluate takes one data source"):
+        load_eval_set("phantoms:breast+phantoms:carotid")
     mixed, title = load_eval_set("phantoms:mixed", size=SIZE, n=3)
     assert mixed.names == ["breast_000", "carotid_001", "breast_002"]
     assert title == "Evaluation on simulated mixed phantoms"

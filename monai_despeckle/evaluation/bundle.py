@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from monai_despeckle.data.sources import PhantomSource, parse_source
-from monai_despeckle.errors import DespeckleError
+from monai_despeckle.data.sources import SOURCE_SEPARATOR, PhantomSource, parse_sources
+from monai_despeckle.errors import DespeckleError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import EvalSet, folder_set, simulated_set
 from monai_despeckle.evaluation.output import check_output_dir, write_report
 from monai_despeckle.evaluation.runner import EvalResult, evaluate
@@ -56,7 +56,11 @@ def load_eval_set(
         raise DespeckleError(f"n must be at least 1; got {n}")
     if size is not None and size < 0:
         raise DespeckleError(f"size must be positive (or 0 for native); got {size}")
-    source = parse_source(data)
+    sources = parse_sources(data)
+    if len(sources) > 1:
+        joined = f"several joined by {SOURCE_SEPARATOR!r}"
+        raise InvalidParameterError(f"evaluate takes one data source, not {joined}: {data}")
+    source = sources[0]
     if isinstance(source, PhantomSource):
         phantoms = simulated_set(source.kind, size=size or DEFAULT_SIZE, n=n or DEFAULT_PHANTOMS, seed=seed)
         return phantoms, f"Evaluation on simulated {source.kind} phantoms"
