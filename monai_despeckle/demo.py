@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from monai_despeckle import io
-from monai_despeckle.evaluation.datasets import read_mask
+from monai_despeckle.data.frames import read_mask
 from monai_despeckle.inference import despeckle
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.io.safe_write import created_folder
