@@ -1,10 +1,14 @@
-"""NIfTI, NRRD and MetaImage (.mha/.mhd) via SimpleITK, geometry included.
+"""NRRD and MetaImage (.mha/.mhd) via SimpleITK, geometry included; NIfTI's header geometry too.
+
+SimpleITK decodes these files whole, so their source is an :class:`InMemorySource`. The NIfTI
+reader (:mod:`monai_despeckle.io.nifti.reader`) takes its geometry, kind and frame time from the
+same header rules here, and lets SimpleITK decode the NIfTI files it does not stream.
 
 SimpleITK indexes a 3-D image as ``(x, y, z)`` while its numpy view is ``[z, y, x]``; our frames
 are that numpy view, so the geometry is reversed axis by axis: ``spacing = (sz, sy, sx)`` and the
 direction's columns are ITK's columns in reverse order. Origins are LPS millimetres in both.
 
-Cines: NIfTI writes them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti`); NRRD and
+Cines: NIfTI writes them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti.rules`); NRRD and
 MetaImage write a 3-D image plus two key/value fields (``monai_despeckle_kind``,
 ``monai_despeckle_frame_time_ms``) that ITK, pynrrd and Slicer keep as plain metadata.
 """
@@ -12,16 +16,18 @@ MetaImage write a 3-D image plus two key/value fields (``monai_despeckle_kind``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from monai_despeckle import budget
 from monai_despeckle.errors import CorruptFileError, InvalidImageError
-from monai_despeckle.io import nifti, nifti_header
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.nifti import rules as nifti
+from monai_despeckle.io.source import InMemorySource
 from monai_despeckle.io.validation import image_from_values
 
 KIND_KEY = "monai_despeckle_kind"
@@ -126,56 +132,95 @@ def _kind_and_frame_time(
     return ImageKind.VOLUME, None
 
 
-def read(path: Path) -> UltrasoundImage:
-    """Read a NIfTI/NRRD/MetaImage file with its geometry.
+def header_fields(reader: sitk.ImageFileReader, path: Path) -> dict[str, Any]:
+    """Geometry (array order), kind, frame time and metadata from a reader that read the header.
 
     Raises:
-        CorruptFileError: the header or data cannot be read (including a truncated NIfTI).
-        InvalidImageError: more than 4 dimensions, zero size, or non-finite values.
+        InvalidImageError: a 4-D image with both a z and a t extent.
     """
-    if nifti.is_nifti(path):
-        nifti_header.check_file(path)  # before ITK, which repairs some lying headers silently
-    reader = read_information(path)
+    size = tuple(reader.GetSize())
+    header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
+    kind, frame_time_ms = _kind_and_frame_time(size, header, path)
+    spacing, origin, direction = _spatial_geometry(reader)
+    if kind is not ImageKind.VOLUME:
+        spacing[2] = 1.0  # leading axis of a cine or single image carries no physical step
+    return {
+        "spacing": tuple(spacing[::-1]),
+        "origin": tuple(origin),
+        "direction": direction[:, ::-1],
+        "kind": kind,
+        "frame_time_ms": frame_time_ms,
+        "metadata": {
+            "spacing_source": "header",
+            "itk_header": header,
+            "source_files": [str(file) for file in companion_files(path)],
+        },
+    }
+
+
+def checked_size(reader: sitk.ImageFileReader, path: Path) -> tuple[int, ...]:
+    """The ITK size ``(x, y, ...)`` the header declares, refused beyond 4-D or without pixels."""
     size = tuple(reader.GetSize())
     if len(size) > MAX_DIMENSION:
         raise InvalidImageError(f"{len(size)}-D image of size {size}; at most 4-D is supported", path)
     if 0 in size:
         raise InvalidImageError(f"image has no pixels (size {size})", path)
+    return size
+
+
+def decode(
+    reader: sitk.ImageFileReader,
+    path: Path,
+    *,
+    streamable: bool = False,
+    before_decoding: Callable[[dict[str, str]], None] | None = None,
+) -> UltrasoundImage:
+    """Decode the whole image a reader describes, after checking its size against the budget.
+
+    Args:
+        reader: a reader that has read the header (:func:`read_information`).
+        path: the file.
+        streamable: the format also streams (named in the size error).
+        before_decoding: a check on the header's key/value fields, run after the size check.
+
+    Raises:
+        CorruptFileError: the data cannot be read.
+        InvalidImageError: more than 4 dimensions, zero size, a 3-D+t image, or non-finite values.
+    """
+    size = checked_size(reader, path)
     budget.check_whole_image(
         int(np.prod(size[2:], dtype=np.int64)) if len(size) > 2 else 1,
         size[1] if len(size) > 1 else 1,
         size[0],
         _pixel_dtype(reader),
         path,
-        streamable=nifti.is_nifti(path),
+        streamable=streamable,
     )
-    header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
-    if nifti.is_nifti(path):
-        nifti.check_finite(path, header)
-    kind, frame_time_ms = _kind_and_frame_time(size, header, path)
+    if before_decoding is not None:
+        before_decoding({key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()})
+    fields = header_fields(reader, path)
     try:
         with quiet_itk():
             image = reader.Execute()
     except RuntimeError as err:
         raise CorruptFileError(f"cannot read image data ({_itk_reason(err)})", path) from err
-    spacing, origin, direction = _spatial_geometry(image)
-    if kind is not ImageKind.VOLUME:
-        spacing[2] = 1.0  # leading axis of a cine or single image carries no physical step
     return image_from_values(
         sitk.GetArrayFromImage(image),
         path,
         vector_pixels=image.GetNumberOfComponentsPerPixel() > 1,
-        spacing=tuple(spacing[::-1]),
-        origin=tuple(origin),
-        direction=direction[:, ::-1],
-        kind=kind,
-        frame_time_ms=frame_time_ms,
-        metadata={
-            "spacing_source": "header",
-            "itk_header": header,
-            "source_files": [str(file) for file in companion_files(path)],
-        },
+        **fields,
     )
+
+
+def open_source(path: Path) -> InMemorySource:
+    """Read a NRRD/MetaImage file whole with its geometry.
+
+    Raises:
+        CorruptFileError: the header or data cannot be read.
+        InvalidImageError: more than 4 dimensions, zero size, or non-finite values.
+        ImageTooLargeError: it would decode beyond the whole-image limit (checked first).
+    """
+    return InMemorySource(decode(read_information(path), path))
 
 
 def _is_planar(image: UltrasoundImage) -> bool:
