@@ -1,19 +1,17 @@
 """The four entry points, each through the format registry (:mod:`monai_despeckle.io.registry`).
 
 :func:`open_source` opens a file's one :class:`~monai_despeckle.io.source.FrameSource`;
-:func:`load` is that source read whole. :func:`open_sink` opens the format's chunked
-:class:`~monai_despeckle.io.sink.FrameSink`; :func:`save` writes a whole image at once.
+:func:`load` is that source read whole. :func:`open_sink` opens the format's
+:class:`~monai_despeckle.io.sink.FrameSink`; :func:`save` is that sink given every frame at once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from monai_despeckle.errors import OutputPathError
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.registry import format_for_input, format_for_output
-from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.io.sink import FrameSink, protected_inputs
+from monai_despeckle.io.sink import FrameSink
 from monai_despeckle.io.source import FrameSource
 from monai_despeckle.io.validation import check_input_path, check_savable, reading
 
@@ -88,12 +86,8 @@ def save(image: UltrasoundImage, path: str | Path, *, overwrite: bool = False) -
     path = Path(path)
     fmt = format_for_output(path)
     check_savable(image, path)
-    fmt.check(image, path)
-    with staged_output(path, protected=protected_inputs(image), overwrite=overwrite) as staging_path:
-        try:
-            fmt.write(image, staging_path)
-        except (OSError, RuntimeError) as err:  # disk full, permissions, ITK writer errors
-            raise OutputPathError(f"could not write {fmt.name} file ({err})", path) from err
+    with fmt.sink(path, image, fmt, overwrite=overwrite) as sink:
+        sink.write(image.frames)
     return path
 
 

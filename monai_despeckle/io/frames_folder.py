@@ -89,18 +89,6 @@ class FramesFolderSource(FrameSource):
             yield np.concatenate(chunk, axis=0)
 
 
-def write(image: UltrasoundImage, folder: Path) -> None:
-    """Write each frame as ``frame_NNNNN.png`` in a new ``folder``."""
-    folder.mkdir()
-    _write_frames(image.frames, 0, image, folder)
-
-
-def _write_frames(frames: np.ndarray, first: int, header: UltrasoundImage, folder: Path) -> None:
-    for offset, frame in enumerate(frames):
-        image = UltrasoundImage(frame[None], intensity=header.intensity)
-        raster.write(image, folder / FRAME_NAME.format(index=first + offset))
-
-
 class FramesFolderSink(FrameSink):
     """Write ``frame_NNNNN.png`` files into a new folder as the frames come."""
 
@@ -109,4 +97,6 @@ class FramesFolderSink(FrameSink):
         self._folder = staging
 
     def _write(self, frames: np.ndarray) -> None:
-        _write_frames(frames, self.written, self.header, self._folder)
+        for offset, frame in enumerate(frames):
+            image = UltrasoundImage(frame[None], intensity=self.header.intensity)
+            raster.write(image, self._folder / FRAME_NAME.format(index=self.written + offset))

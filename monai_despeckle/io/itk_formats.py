@@ -8,8 +8,8 @@ SimpleITK indexes a 3-D image as ``(x, y, z)`` while its numpy view is ``[z, y, 
 are that numpy view, so the geometry is reversed axis by axis: ``spacing = (sz, sy, sx)`` and the
 direction's columns are ITK's columns in reverse order. Origins are LPS millimetres in both.
 
-Cines: NIfTI writes them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti.rules`); NRRD and
-MetaImage write a 3-D image plus two key/value fields (``monai_despeckle_kind``,
+Cines: NIfTI stores them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti.rules`); NRRD and
+MetaImage store a 3-D image plus two key/value fields (``monai_despeckle_kind``,
 ``monai_despeckle_frame_time_ms``) that ITK, pynrrd and Slicer keep as plain metadata.
 """
 
@@ -223,7 +223,7 @@ def open_source(path: Path) -> InMemorySource:
     return InMemorySource(decode(read_information(path), path))
 
 
-def _is_planar(image: UltrasoundImage) -> bool:
+def is_planar(image: UltrasoundImage) -> bool:
     """Whether a single frame can be written as a 2-D ITK image without losing geometry."""
     direction = image.direction
     return (
@@ -235,28 +235,13 @@ def _is_planar(image: UltrasoundImage) -> bool:
     )
 
 
-def to_itk(image: UltrasoundImage, *, time_axis: bool = False) -> sitk.Image:
-    """The image as a SimpleITK image in its source dtype.
-
-    Args:
-        image: frames and geometry to convert.
-        time_axis: write a cine as 4-D ``[X, Y, 1, T]`` with the frame interval (seconds, as ITK's
-            NIfTI writer expects) as the fourth spacing; 1.0 when unknown.
-    """
+def to_itk(image: UltrasoundImage) -> sitk.Image:
+    """The image as a SimpleITK image in its source dtype (2-D for a single frame in the z = 0 plane)."""
     values = image.source_values()
     spacing = np.asarray(image.spacing[::-1])  # (sx, sy, sz)
     origin = np.asarray(image.origin)
     direction = image.direction[:, ::-1]  # columns for ITK (x, y, z)
-    if time_axis:
-        itk_image = sitk.GetImageFromArray(values[:, None], isVector=False)
-        seconds = image.frame_time_ms / 1000.0 if image.frame_time_ms else 1.0
-        direction4 = np.eye(4)
-        direction4[:3, :3] = direction
-        itk_image.SetSpacing((*spacing, seconds))
-        itk_image.SetOrigin((*origin, 0.0))
-        itk_image.SetDirection(direction4.ravel())
-        return itk_image
-    if _is_planar(image):
+    if is_planar(image):
         itk_image = sitk.GetImageFromArray(values[0], isVector=False)
         itk_image.SetSpacing(spacing[:2])
         itk_image.SetOrigin(origin[:2])
@@ -274,18 +259,5 @@ def to_itk(image: UltrasoundImage, *, time_axis: bool = False) -> sitk.Image:
 
 
 def write(image: UltrasoundImage, path: Path) -> None:
-    """Write with SimpleITK (compressed NRRD/MetaImage; .nii.gz compressed, .nii not)."""
-    is_nifti = nifti.is_nifti(path)
-    cine = image.kind is ImageKind.CINE and image.num_frames > 1
-    itk_image = to_itk(image, time_axis=is_nifti and cine)
-    if is_nifti and cine and image.frame_time_ms is None:
-        # ITK would label the placeholder interval as seconds: write plain, fix the unit, compress.
-        plain = path.with_name(path.name.removesuffix(".gz") + ".plain.nii")
-        sitk.WriteImage(itk_image, str(plain), useCompression=False)
-        nifti.clear_time_unit(plain)
-        if path.name.lower().endswith(".gz"):
-            nifti.gzip_file(plain, path)
-        else:
-            plain.replace(path)
-        return
-    sitk.WriteImage(itk_image, str(path), useCompression=not path.name.lower().endswith(".nii"))
+    """Write a NRRD/MetaImage file with SimpleITK (compressed)."""
+    sitk.WriteImage(to_itk(image), str(path), useCompression=True)

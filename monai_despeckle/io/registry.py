@@ -30,15 +30,17 @@ class SinkOpener(Protocol):
 
 @dataclass(frozen=True)
 class Format:
-    """A file format family: its suffixes, its one source and its sink.
+    """A file format family: its suffixes, its one source and its one sink.
 
     Attributes:
         name: short name recorded in ``metadata["format"]``.
         suffixes: lower-case suffixes, compound ones included (``.nii.gz``).
         open: ``open(path) -> FrameSource``: the header checked, frames read on demand (or decoded
             whole for formats that cannot stream).
-        write: ``write(image, path)``: the whole image at once; only ever called on a staging path.
-        sink: opens the chunked writer (:class:`FrameSink`) for an output of this format.
+        sink: opens the writer (:class:`FrameSink`) of an output in this format; what
+            :func:`~monai_despeckle.io.save` and :func:`~monai_despeckle.io.open_sink` write with.
+        write: ``write(image, path)`` for formats written whole (by :class:`WholeImageSink`), only
+            ever called on a staging path.
         check: ``check(image, path)`` raises before anything is written if the format cannot
             hold the image (e.g. several frames in a PNG).
     """
@@ -46,24 +48,22 @@ class Format:
     name: str
     suffixes: tuple[str, ...]
     open: Callable[[Path], FrameSource]
-    write: Callable[[UltrasoundImage, Path], None]
     sink: SinkOpener = WholeImageSink
+    write: Callable[[UltrasoundImage, Path], None] | None = None
     check: Callable[[UltrasoundImage, Path], None] = _any_image
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("nifti", (".nii", ".nii.gz"), nifti_reader.open_source, itk_formats.write, nifti_writer.NiftiSink),
-    Format("nrrd", (".nrrd", ".nhdr"), itk_formats.open_source, itk_formats.write),
-    Format("metaimage", (".mha", ".mhd"), itk_formats.open_source, itk_formats.write),
-    Format("dicom", dicom.DICOM_SUFFIXES, dicom.open_source, dicom.write, dicom.open_sink),
-    Format("png", (".png",), raster.open_source, raster.write, check=raster.check_writable),
-    Format("jpeg", (".jpg", ".jpeg"), raster.open_source, raster.write, check=raster.check_writable),
-    Format("tiff", (".tif", ".tiff"), raster.open_source, raster.write, check=raster.check_writable),
-    Format("bmp", (".bmp",), raster.open_source, raster.write, check=raster.check_writable),
+    Format("nifti", (".nii", ".nii.gz"), nifti_reader.open_source, nifti_writer.NiftiSink),
+    Format("nrrd", (".nrrd", ".nhdr"), itk_formats.open_source, write=itk_formats.write),
+    Format("metaimage", (".mha", ".mhd"), itk_formats.open_source, write=itk_formats.write),
+    Format("dicom", dicom.DICOM_SUFFIXES, dicom.open_source, dicom.open_sink, dicom.write),
+    Format("png", (".png",), raster.open_source, write=raster.write, check=raster.check_writable),
+    Format("jpeg", (".jpg", ".jpeg"), raster.open_source, write=raster.write, check=raster.check_writable),
+    Format("tiff", (".tif", ".tiff"), raster.open_source, write=raster.write, check=raster.check_writable),
+    Format("bmp", (".bmp",), raster.open_source, write=raster.write, check=raster.check_writable),
 )
-FRAMES_FOLDER = Format(
-    "frames-folder", (), frames_folder.open_source, frames_folder.write, frames_folder.FramesFolderSink
-)
+FRAMES_FOLDER = Format("frames-folder", (), frames_folder.open_source, frames_folder.FramesFolderSink)
 DICOM = next(fmt for fmt in FORMATS if fmt.name == "dicom")
 
 BY_SUFFIX: dict[str, Format] = {suffix: fmt for fmt in FORMATS for suffix in fmt.suffixes}

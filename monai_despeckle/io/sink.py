@@ -22,7 +22,7 @@ import numpy as np
 from monai_despeckle.errors import InvalidImageError, OutputPathError
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.io.validation import check_savable, check_unit_range
+from monai_despeckle.io.validation import check_unit_range
 
 if TYPE_CHECKING:
     from monai_despeckle.io.registry import Format
@@ -156,22 +156,32 @@ class FrameSink(ABC):
 
 
 class WholeImageSink(FrameSink):
-    """Collect every frame (float32) and write the image at the end with the format's writer."""
+    """Collect every frame and write the image at the end with the format's whole-image writer.
+
+    Frames written in one call are kept as they are (no copy); chunks are gathered into one array.
+    """
 
     def _open(self, staging: Path) -> None:
+        if self.fmt.write is None:
+            raise TypeError(f"the {self.fmt.name} format has no whole-image writer")
         self._staging = staging
-        self._frames = np.empty((self.header.num_frames, *self.header.frame_shape), dtype=np.float32)
+        self._frames: np.ndarray | None = None
 
     def _write(self, frames: np.ndarray) -> None:
+        if self.written == 0 and frames.shape[0] == self.header.num_frames:
+            self._frames = frames
+            return
+        if self._frames is None:
+            self._frames = np.empty((self.header.num_frames, *self.header.frame_shape), dtype=np.float32)
         self._frames[self.written : self.written + frames.shape[0]] = frames
 
     def _finish(self) -> None:
+        assert self._frames is not None and self.fmt.write is not None  # every frame was written
         image = dataclasses.replace(self.header, frames=self._frames, metadata=dict(self.header.metadata))
-        check_savable(image, self.path)
         try:
             self.fmt.write(image, self._staging)
         except RuntimeError as err:  # ITK writer errors
             raise OSError(str(err)) from err
 
     def _abort(self) -> None:
-        self._frames = np.empty((0, 0, 0), dtype=np.float32)
+        self._frames = None

@@ -1,7 +1,8 @@
 """The NIfTI writer: a NIfTI-1 header from nibabel, then the voxels a chunk of frames at a time.
 
-Whole images are still written by SimpleITK (:func:`monai_despeckle.io.itk_formats.write`); the
-header here is the one ITK writes, so both reopen identically.
+:func:`monai_despeckle.io.save` writes a whole image through the same sink. The layout follows
+what SimpleITK writes (and :mod:`monai_despeckle.io.nifti.reader` reads back): see
+:func:`nifti_header`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.itk_formats import is_planar
 from monai_despeckle.io.nifti import rules
 from monai_despeckle.io.sink import FrameSink, stored_blocks
 
@@ -31,8 +33,9 @@ def nifti_header(image: UltrasoundImage) -> nib.Nifti1Header:
     """The NIfTI-1 header ITK would write for ``image`` (see :mod:`monai_despeckle.io.itk_formats`).
 
     A cine with several frames is ``[X, Y, 1, T]`` with the frame interval in ``pixdim[4]``
-    (seconds; no time unit when unknown); anything else is ``[X, Y, T]``. Geometry goes into both
-    the qform and the sform (LPS converted to RAS), as ITK writes it.
+    (seconds; no time unit when unknown); a single frame in the z = 0 plane is 2-D ``[X, Y]``;
+    anything else is ``[X, Y, T]``. Geometry goes into both the qform and the sform (LPS converted
+    to RAS), as ITK writes it.
     """
     num_frames, height, width = image.num_frames, *image.frame_shape
     cine = image.kind is ImageKind.CINE and num_frames > 1
@@ -43,7 +46,11 @@ def nifti_header(image: UltrasoundImage) -> nib.Nifti1Header:
     affine[:3, 3] = image.origin
     affine = _LPS_TO_RAS @ affine
     header = nib.Nifti1Header()
-    header.set_data_shape((width, height, 1, num_frames) if cine else (width, height, num_frames))
+    planar = is_planar(image)
+    if cine:
+        header.set_data_shape((width, height, 1, num_frames))
+    else:
+        header.set_data_shape((width, height) if planar else (width, height, num_frames))
     header.set_data_dtype(np.dtype(image.intensity.dtype))
     header.set_qform(affine, code=_XFORM_SCANNER)
     header.set_sform(affine, code=_XFORM_SCANNER)
@@ -52,7 +59,7 @@ def nifti_header(image: UltrasoundImage) -> nib.Nifti1Header:
         header.set_zooms((*spacing_xyz, seconds))
         header.set_xyzt_units("mm", "sec" if image.frame_time_ms else "unknown")
     else:
-        header.set_zooms(tuple(spacing_xyz))
+        header.set_zooms(tuple(spacing_xyz[:2] if planar else spacing_xyz))
         header.set_xyzt_units("mm", "sec")
     header["scl_slope"] = np.nan
     header["scl_inter"] = np.nan
