@@ -10,7 +10,7 @@ chunk of frames is ever decoded, converted and written at a time:
 =====================  ===========================================  ===========================
 format                 reading                                      writing
 =====================  ===========================================  ===========================
-NIfTI ``.nii``         memory map at the data offset                header, then frames
+NIfTI ``.nii``         reads from the frame's offset (seek)         header, then frames
 NIfTI ``.nii.gz``      sequential gzip stream                       gzip stream
 DICOM multi-frame      ``pydicom.pixels.iter_pixels``, frame by     derived series, pixel data
                        frame (native or compressed)                 streamed from a temp file
@@ -22,7 +22,7 @@ PNG/JPEG/TIFF/BMP      whole (a single image)                       whole
 Each format has one reader, a :class:`FrameSource` (:mod:`monai_despeckle.io.source`), and
 :func:`monai_despeckle.io.load` is that source read whole, so streamed and whole-image reads give
 identical frames, headers and intensity mapping (streamed 16-bit and float data take one extra pass
-for their value range); streamed writes reopen identically to :func:`monai_despeckle.io.save` output.
+for their value range); :func:`monai_despeckle.io.save` is the format's one sink given every frame.
 :mod:`.overlap` runs reading and writing in threads beside the computation.
 """
 
