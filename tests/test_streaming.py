@@ -324,6 +324,8 @@ def test_load_is_every_frame_of_the_formats_one_source(every_format, name, chunk
         np.testing.assert_array_equal(np.concatenate(chunks), whole.frames)
         start, stop = min(1, whole.num_frames - 1), min(whole.num_frames, 1 + chunk)
         np.testing.assert_array_equal(source.read(start, stop), whole.frames[start:stop])
+        with pytest.raises(IndexError):
+            source.read(0, whole.num_frames + 1)
         raw = np.concatenate(list(source.iter_chunks(chunk, unit=False)))
         assert raw.dtype == np.dtype(whole.intensity.dtype)
         np.testing.assert_array_equal(source.read(start, stop, unit=False), raw[start:stop])

@@ -120,8 +120,7 @@ class FrameSource(ABC):
 
     def read(self, start: int, stop: int, *, unit: bool = True) -> np.ndarray:
         """Frames ``start..stop - 1`` as float32 in [0, 1] (``unit``) or as grey source values."""
-        if not 0 <= start <= stop <= self.num_frames:
-            raise IndexError(f"frames {start}..{stop} outside 0..{self.num_frames}")
+        self._check_range(start, stop)
         values = np.empty((stop - start, *self.frame_shape), dtype=self.dtype)
         filled = 0
         chunk = budget.chunk_frames(self.frame_shape, self.dtype.itemsize)
@@ -130,6 +129,10 @@ class FrameSource(ABC):
                 values[filled : filled + len(chunk_values)] = chunk_values
                 filled += len(chunk_values)
         return self.header.intensity.to_unit(values) if unit else values
+
+    def _check_range(self, start: int, stop: int) -> None:
+        if not 0 <= start <= stop <= self.num_frames:
+            raise IndexError(f"frames {start}..{stop} outside 0..{self.num_frames}")
 
     def iter_chunks(self, chunk_frames: int, *, unit: bool = True) -> Iterator[np.ndarray]:
         """All frames in order, ``chunk_frames`` at a time (the last chunk may be shorter).
@@ -198,6 +201,7 @@ class InMemorySource(FrameSource):
 
     def read(self, start: int, stop: int, *, unit: bool = True) -> np.ndarray:
         if unit:
+            self._check_range(start, stop)
             return self._header.frames[start:stop]
         return super().read(start, stop, unit=False)
 
