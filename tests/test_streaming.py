@@ -19,7 +19,7 @@ from monai_despeckle import io
 from monai_despeckle.errors import CorruptFileError, InvalidImageError, OutputPathError
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage, ValuesConvertedWarning
-from monai_despeckle.io.streaming import open_sink, open_source, placeholder_frames
+from monai_despeckle.io.streaming import InMemorySource, open_sink, open_source, placeholder_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore::monai_despeckle.io.UltrasoundRegionWarning")
 DIRECTION = np.array([[0.0, 0.6, 0.8], [0.0, 0.8, -0.6], [1.0, 0.0, 0.0]])
@@ -357,3 +357,12 @@ def test_load_reads_a_16_bit_file_once(tmp_path, monkeypatch):
     with open_source(path) as source:
         list(source.iter_chunks(CHUNK))
     assert len(passes) == 3  # the range pass, then the frames
+
+
+def test_an_in_memory_source_keeps_the_images_own_mapping():
+    image = UltrasoundImage(
+        np.full((2, 3, 4), 0.5, np.float32), intensity=IntensityMapping("uint8", 10.0, 200.0)
+    )
+    source = InMemorySource(image)
+    assert source.header.intensity == IntensityMapping("uint8", 10.0, 200.0)
+    np.testing.assert_array_equal(source.read(0, 2, unit=False), np.full((2, 3, 4), 105, np.uint8))

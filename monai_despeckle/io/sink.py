@@ -43,7 +43,7 @@ def stored_blocks(frames: np.ndarray, mapping: IntensityMapping, dtype: np.dtype
         yield np.ascontiguousarray(block, dtype=dtype)
 
 
-def protected_inputs(header: UltrasoundImage) -> list[Path]:
+def _protected_inputs(header: UltrasoundImage) -> list[Path]:
     """The files an output must never replace: the image's source and its companion data files."""
     protected = [header.source] if header.source is not None else []
     return protected + [Path(p) for p in header.metadata.get("source_files", [])]
@@ -92,7 +92,7 @@ class FrameSink(ABC):
     def __enter__(self) -> FrameSink:
         stack = contextlib.ExitStack()
         staging = stack.enter_context(
-            staged_output(self.path, protected=protected_inputs(self.header), overwrite=self.overwrite)
+            staged_output(self.path, protected=_protected_inputs(self.header), overwrite=self.overwrite)
         )
         self._stack = stack
         try:

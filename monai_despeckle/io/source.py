@@ -188,8 +188,9 @@ class InMemorySource(FrameSource):
     streaming = False
 
     def __init__(self, image: UltrasoundImage, *, streamable: bool = False) -> None:
-        super().__init__(image, np.dtype(image.intensity.dtype))
-        self._header.intensity = image.intensity
+        mapping = image.intensity  # the image's own, which may differ from its dtype's natural one
+        super().__init__(image, np.dtype(mapping.dtype))
+        self._header.intensity = mapping
         self._mapping_known = True
         self.streamable = streamable
 
