@@ -86,27 +86,13 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         scale="native" if args.native else "auto",
     )
+    options = {"axis": args.axis, "chunk_frames": args.chunk_frames, "overwrite": args.overwrite}
     start = time.perf_counter()
     if source.is_dir() and not args.frames:
-        files = process_folder(
-            despeckler,
-            source,
-            args.output,
-            axis=args.axis,
-            chunk_frames=args.chunk_frames,
-            overwrite=args.overwrite,
-            skip_errors=args.skip_errors,
-        )
+        files = process_folder(despeckler, source, args.output, skip_errors=args.skip_errors, **options)
         what = f"{files} file{'s' if files != 1 else ''}"
     else:
-        process_file(
-            despeckler,
-            source,
-            args.output,
-            axis=args.axis,
-            chunk_frames=args.chunk_frames,
-            overwrite=args.overwrite,
-        )
+        process_file(despeckler, source, args.output, **options)
         what = args.output.name
     seconds = time.perf_counter() - start
     frames = despeckler.frames_processed

@@ -9,10 +9,10 @@ A DICOM input in a folder gets a ``.nii.gz`` label map.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from monai_despeckle.errors import UnsupportedFormatError
 from monai_despeckle.io.registry import BY_SUFFIX, DICOM, suffix_of
-from monai_despeckle.options import DEFAULT_CHUNK_FRAMES
 from monai_despeckle.pipeline import process_file, process_folder
 from monai_despeckle.segmentation.segmenter import Segmenter
 
@@ -38,63 +38,27 @@ def label_map_name(source: Path) -> str:
     return f"{source.name[: -len(suffix)]}{LABEL_SUFFIX}{source.name[-len(suffix) :]}"
 
 
-def segment_file(
-    segmenter: Segmenter,
-    source: str | Path,
-    output: str | Path,
-    *,
-    axis: int = 0,
-    chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
-    overwrite: bool = False,
-    progress: bool | None = None,
-) -> Path:
+def segment_file(segmenter: Segmenter, source: str | Path, output: str | Path, **options: Any) -> Path:
     """Segment every frame (or slice along ``axis``) of ``source`` into the label-map file ``output``.
 
-    :func:`~monai_despeckle.pipeline.process_file` after refusing a label map that cannot be
+    :func:`~monai_despeckle.pipeline.process_file` (``options`` are its keywords: ``axis``,
+    ``chunk_frames``, ``overwrite``, ``progress``) after refusing a label map that cannot be
     written (DICOM, unknown format): along axis 0 the frames are read, despeckled (if the bundle
     asks for it), segmented and written a chunk at a time, so a long cine is never held whole.
     Nothing is left at ``output`` on error, and the input is never written.
     """
-    output = Path(output)
-    _check_label_output(output)
-    return process_file(
-        segmenter,
-        source,
-        output,
-        axis=axis,
-        chunk_frames=chunk_frames,
-        overwrite=overwrite,
-        progress=progress,
-    )
+    _check_label_output(Path(output))
+    return process_file(segmenter, source, output, **options)
 
 
-def segment_folder(
-    segmenter: Segmenter,
-    source: str | Path,
-    output: str | Path,
-    *,
-    axis: int = 0,
-    chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
-    overwrite: bool = False,
-    skip_errors: bool = False,
-    progress: bool | None = None,
-) -> int:
+def segment_folder(segmenter: Segmenter, source: str | Path, output: str | Path, **options: Any) -> int:
     """Segment every image file of ``source`` into the folder ``output`` (``<stem>_seg.<ext>``).
 
-    :func:`~monai_despeckle.pipeline.process_folder` with :func:`label_map_name`: the output
-    folder is staged and renamed into place only when every file is done.
+    :func:`~monai_despeckle.pipeline.process_folder` with :func:`label_map_name` (``options`` are
+    its other keywords): the output folder is staged and renamed into place only when every file
+    is done.
 
     Returns:
         The number of label maps written.
     """
-    return process_folder(
-        segmenter,
-        source,
-        output,
-        output_name=label_map_name,
-        axis=axis,
-        chunk_frames=chunk_frames,
-        overwrite=overwrite,
-        skip_errors=skip_errors,
-        progress=progress,
-    )
+    return process_folder(segmenter, source, output, output_name=label_map_name, **options)
