@@ -432,11 +432,6 @@ class Despeckler:
         layout: deque[tuple[int, bool]] = deque()  # (frames, was 2-D) of each chunk not yet yielded
         shape: tuple[int, ...] = ()
         with tqdm(total=total, unit="frame", desc=self.name, disable=not show) as bar:
-
-            def run_batch(size: int) -> None:
-                done.put(self._process(pending.take(size), network_shapes[shape[1:]]))
-                bar.update(size)
-
             for chunk in chunks:
                 frames = np.asarray(chunk)
                 if frames.ndim not in (2, 3) or not np.issubdtype(frames.dtype, np.floating):
@@ -446,8 +441,8 @@ class Despeckler:
                     )
                 was_2d = frames.ndim == 2
                 frames = frames[None] if was_2d else frames
-                if shape and frames.shape[1:] != shape[1:] and pending.count:
-                    run_batch(pending.count)  # frame size changes: finish the old size first
+                if shape and frames.shape[1:] != shape[1:] and pending.count:  # a new size: finish the old
+                    self._run_batches(pending, done, pending.count, network_shapes[shape[1:]], bar)
                 shape = frames.shape
                 if shape[1:] not in network_shapes and frames.shape[0]:
                     # the stream's first frame of this size alone: any chunking measures the same
@@ -455,13 +450,29 @@ class Despeckler:
                     self.last_network_shape = network_shapes[shape[1:]]
                 layout.append((frames.shape[0], was_2d))
                 pending.put(frames.astype(np.float32, copy=False))
-                batch = self.batch_size_for(frames.shape[1:])
-                while pending.count >= batch:
-                    run_batch(batch)
+                if pending.count:
+                    batch = self.batch_size_for(frames.shape[1:])
+                    self._run_batches(pending, done, batch, network_shapes[shape[1:]], bar)
                 yield from _completed(layout, done, shape[1:])
             if pending.count:
-                run_batch(pending.count)
+                self._run_batches(pending, done, pending.count, network_shapes[shape[1:]], bar)
             yield from _completed(layout, done, shape[1:])
+
+    def _run_batches(
+        self,
+        pending: _FrameQueue,
+        done: _FrameQueue,
+        batch: int,
+        network_shape: tuple[int, int] | None,
+        bar: tqdm,
+    ) -> None:
+        """Move whole batches of ``batch`` frames from ``pending`` through the method into ``done``.
+
+        Frames short of a batch stay pending; ``batch=pending.count`` runs them all.
+        """
+        while batch and pending.count >= batch:
+            done.put(self._process(pending.take(batch), network_shape))
+            bar.update(batch)
 
     def run_frames(self, frames: np.ndarray) -> np.ndarray:
         """Despeckle float frames ``[n, H, W]`` in [0, 1] held in memory; float32 of the same shape."""
