@@ -156,16 +156,30 @@ def process_file(
     """
     parse_chunk_frames(chunk_frames)
     show = processor.progress if progress is None else progress
-    with stop_signals_raise(), naming_file(source):
+    with stop_signals_raise():
+        return _process_file(processor, source, output, axis, chunk_frames, overwrite, show)
+
+
+def _process_file(
+    processor: FrameProcessor,
+    source: str | Path,
+    output: str | Path,
+    axis: int,
+    chunk_frames: int | str,
+    overwrite: bool,
+    progress: bool,
+) -> Path:
+    """:func:`process_file` within the caller's stop-signal handlers."""
+    with naming_file(source):
         if axis != 0:
-            image = processor.process_image(io.load(source), axis, progress=show)
+            image = processor.process_image(io.load(source), axis, progress=progress)
             return io.save(image, output, overwrite=overwrite)
         with (
             open_source(source) as frames,
             open_sink(output, processor.output_header(frames.header), overwrite=overwrite) as sink,
             _streamed(frames, sink.write, chunk_frames) as (chunks, write),
         ):
-            for processed in processor.iter_frames(chunks, total=frames.num_frames, progress=show):
+            for processed in processor.iter_frames(chunks, total=frames.num_frames, progress=progress):
                 write(processed)
     return Path(output)
 
@@ -225,10 +239,11 @@ def process_folder(
     Returns:
         The number of files written.
     """
+    parse_chunk_frames(chunk_frames)
     source, output, files = folder_job(source, output)
     show = processor.progress if progress is None else progress
     done, skipped = 0, 0
-    with (
+    with (  # one set of stop-signal handlers over the folder: a repeated signal never cuts its cleanup
         stop_signals_raise(),
         staged_output(output, protected=[source], overwrite=overwrite) as staging,
         tqdm(files, unit="file", desc=processor.name, disable=not show) as bar,
@@ -237,14 +252,7 @@ def process_folder(
         start, first = time.perf_counter(), processor.frames_processed
         for file in bar:
             try:
-                process_file(
-                    processor,
-                    file,
-                    staging / output_name(file),
-                    axis=axis,
-                    chunk_frames=chunk_frames,
-                    progress=False,
-                )
+                _process_file(processor, file, staging / output_name(file), axis, chunk_frames, False, False)
                 done += 1
             except DespeckleError as err:
                 if not skip_errors:

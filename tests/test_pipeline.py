@@ -141,6 +141,14 @@ def test_a_stop_signal_mid_stream_unwinds_and_leaves_nothing(tmp_path, monkeypat
             process_file(Inverter(stop_after=2), source, tmp_path / "out.nii.gz", chunk_frames=chunk_frames)
         assert not (tmp_path / "out.nii.gz").exists() and leftovers(tmp_path) == []
         assert signal.getsignal(signal.SIGTERM) is handler  # the previous handler is back
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(3):
+        cine(folder / f"c{index}.nii.gz", frames=4, seed=index)
+    with pytest.raises(StopSignal):  # on the second file, one chunk a file
+        process_folder(Inverter(stop_after=1), folder, tmp_path / "out", chunk_frames=4)
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is handler
 
 
 def test_a_folder_shows_one_bar_over_the_files_and_a_single_file_one_over_its_frames(tmp_path, capsys):
