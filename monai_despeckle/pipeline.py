@@ -30,9 +30,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from monai_despeckle import io
-from monai_despeckle.batch import image_files
 from monai_despeckle.budget import chunk_frames as budget_chunk_frames
 from monai_despeckle.budget import overlapped_chunk_frames, parse_chunk_frames
+from monai_despeckle.data.folders import image_files
 from monai_despeckle.errors import DespeckleError, InvalidImageError, OutputPathError, naming_file
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.registry import BY_SUFFIX, suffix_of
@@ -227,7 +227,7 @@ def process_folder(
 
     Args:
         processor: what is done to the frames.
-        source: folder of image files (see :func:`monai_despeckle.batch.image_files`).
+        source: folder of image files (see :func:`monai_despeckle.data.folders.image_files`).
         output: output folder (must not exist unless ``overwrite``).
         output_name: the output file name of an input file (default: the same name).
         axis, chunk_frames: see :func:`process_file`.
