@@ -7,9 +7,11 @@ chooses the device, precision and batch size, and runs frames through in batches
 
 - :meth:`Despeckler.run`: an in-memory :class:`UltrasoundImage`, frame by frame along axis 0,
   or slice by slice along axis 1 or 2 of a volume (MONAI's ``SliceInferer``);
-- :meth:`Despeckler.iter_frames`: a stream of frame chunks (bounded memory);
-- :meth:`Despeckler.run_file`: file to file through :mod:`monai_despeckle.io.streaming`, so a long
-  cine is read, processed and written a chunk at a time.
+- :meth:`Despeckler.iter_frames`: a stream of frame chunks (bounded memory).
+
+A :class:`Despeckler` is a :class:`~monai_despeckle.pipeline.FrameProcessor`: files and folders
+go through :func:`~monai_despeckle.pipeline.process_file` and
+:func:`~monai_despeckle.pipeline.process_folder`, which stream a long cine a chunk at a time.
 
 A network that knows the speckle grain it was trained at (a bundle's ``speckle_grain``) runs at
 that grain: the grain of each stream is measured once on its first frame, the frames are
@@ -24,14 +26,13 @@ unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.util
 import logging
 import math
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +41,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from monai_despeckle import __version__, io
-from monai_despeckle.budget import chunk_frames as budget_chunk_frames
-from monai_despeckle.budget import overlapped_chunk_frames, parse_chunk_frames, tile_shape
+from monai_despeckle import __version__
+from monai_despeckle.budget import tile_shape
 from monai_despeckle.defaults import default_method_name
-from monai_despeckle.errors import InvalidImageError, InvalidParameterError, naming_file
+from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.io.streaming import open_sink, open_source
-from monai_despeckle.io.streaming.overlap import WriteBehind, read_ahead
 from monai_despeckle.methods import Method
 from monai_despeckle.metrics.speckle_size import SpeckleSize, estimate_speckle_size
-from monai_despeckle.options import BACKENDS, DEFAULT_CHUNK_FRAMES, SCALE_CHOICES
+from monai_despeckle.options import BACKENDS, SCALE_CHOICES
 from monai_despeckle.resolver import FILE, method_spec
 from monai_despeckle.runtime import (
     FrameTransfer,
@@ -69,9 +67,6 @@ from monai_despeckle.runtime.tiling import run_tiled
 
 logger = logging.getLogger(__name__)
 
-# run_file overlaps reading and writing with the method (io.streaming.overlap): a chunk being
-# decoded, one read ahead, one computed, one queued for writing and one being written
-CHUNKS_IN_FLIGHT = 5
 PROBE_SIDE = 256  # CUDA: memory per pixel is measured on a probe of at most this side
 AXES = (0, 1, 2)
 ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # run, and export to, ONNX
@@ -143,23 +138,42 @@ def _check_backend(backend: str, method: Method) -> str:
     return backend
 
 
-def _take(queue: deque[np.ndarray], count: int) -> np.ndarray:
-    """Remove the first ``count`` frames from a queue of ``[n, H, W]`` arrays and return them."""
-    parts, taken = [], 0
-    while taken < count:
-        head = queue.popleft()
-        need = count - taken
-        if head.shape[0] > need:
-            queue.appendleft(head[need:])
-            head = head[:need]
-        parts.append(head)
-        taken += head.shape[0]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+class _FrameQueue:
+    """Frames ``[n, H, W]`` in arrival order, taken out in counts independent of how they came in."""
+
+    def __init__(self) -> None:
+        self._parts: deque[np.ndarray] = deque()
+        self.count = 0  # frames held
+
+    def put(self, frames: np.ndarray) -> None:
+        """Append ``frames`` ``[n, H, W]`` (held, not copied)."""
+        if frames.shape[0]:
+            self._parts.append(frames)
+            self.count += frames.shape[0]
+
+    def take(self, count: int) -> np.ndarray:
+        """Remove and return the first ``count`` frames (a copy only where they span parts)."""
+        parts, taken = [], 0
+        while taken < count:
+            head = self._parts.popleft()
+            need = count - taken
+            if head.shape[0] > need:
+                self._parts.appendleft(head[need:])
+                head = head[:need]
+            parts.append(head)
+            taken += head.shape[0]
+        self.count -= count
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def chunk_frames_for(header: UltrasoundImage, requested: int | str = DEFAULT_CHUNK_FRAMES) -> int:
-    """Frames per chunk for a streamed image: ``requested``, or from the memory budget if ``"auto"``."""
-    return budget_chunk_frames(header.frame_shape, np.dtype(header.intensity.dtype).itemsize, requested)
+def _completed(
+    layout: deque[tuple[int, bool]], done: _FrameQueue, frame_shape: tuple[int, ...]
+) -> Iterator[np.ndarray]:
+    """The results of the chunks at the head of ``layout`` whose frames are all ``done``, in order."""
+    while layout and done.count >= layout[0][0]:
+        size, was_2d = layout.popleft()
+        out = done.take(size) if size else np.empty((0, *frame_shape), np.float32)
+        yield out[0] if was_2d else out
 
 
 class Despeckler:
@@ -391,7 +405,9 @@ class Despeckler:
         self.frames_processed += frames.shape[0]
         return result.clamp_(0.0, 1.0) if in_place else result.clamp(0.0, 1.0)
 
-    def iter_frames(self, chunks: Iterable[np.ndarray], *, total: int | None = None) -> Iterator[np.ndarray]:
+    def iter_frames(
+        self, chunks: Iterable[np.ndarray], *, total: int | None = None, progress: bool | None = None
+    ) -> Iterator[np.ndarray]:
         """Despeckle a stream of frames, yielding one result per input chunk, in order.
 
         Frames are regrouped into batches by their position in the stream (frames 0..B-1,
@@ -401,6 +417,7 @@ class Despeckler:
         Args:
             chunks: float arrays in [0, 1], each one frame ``[H, W]`` or a chunk ``[n, H, W]``.
             total: number of frames, for the progress bar.
+            progress: show a progress bar over the frames (default: :attr:`progress`).
 
         Yields:
             float32 arrays of the same shapes as the inputs.
@@ -408,30 +425,13 @@ class Despeckler:
         Raises:
             InvalidImageError: a chunk that is not float ``[H, W]`` / ``[n, H, W]``.
         """
+        show = self.progress if progress is None else progress
         network_shapes: dict[tuple[int, ...], tuple[int, int] | None] = {}  # per frame size, measured once
-        pending: deque[np.ndarray] = deque()  # input frames not yet in a batch
-        done: deque[np.ndarray] = deque()  # results not yet handed out
+        pending = _FrameQueue()  # input frames not yet in a batch
+        done = _FrameQueue()  # results not yet handed out
         layout: deque[tuple[int, bool]] = deque()  # (frames, was 2-D) of each chunk not yet yielded
-        counts = {"pending": 0, "done": 0}
-        shape: tuple[int, ...] | None = None
-
-        def run_batch(size: int) -> None:
-            assert shape is not None
-            result = self._process(_take(pending, size), network_shapes[shape[1:]])
-            counts["pending"] -= size
-            done.append(result)
-            counts["done"] += size
-            bar.update(size)
-
-        def ready() -> Iterator[np.ndarray]:
-            while layout and counts["done"] >= layout[0][0]:
-                size, was_2d = layout.popleft()
-                assert shape is not None  # set by the chunk that added this layout entry
-                out = _take(done, size) if size else np.empty((0, *shape[1:]), np.float32)
-                counts["done"] -= size
-                yield out[0] if was_2d else out
-
-        with tqdm(total=total, unit="frame", desc=self.name, disable=not self.progress) as bar:
+        shape: tuple[int, ...] = ()
+        with tqdm(total=total, unit="frame", desc=self.name, disable=not show) as bar:
             for chunk in chunks:
                 frames = np.asarray(chunk)
                 if frames.ndim not in (2, 3) or not np.issubdtype(frames.dtype, np.floating):
@@ -441,42 +441,57 @@ class Despeckler:
                     )
                 was_2d = frames.ndim == 2
                 frames = frames[None] if was_2d else frames
-                if shape is not None and frames.shape[1:] != shape[1:] and counts["pending"]:
-                    run_batch(counts["pending"])  # frame size changes: finish the old size first
+                if shape and frames.shape[1:] != shape[1:] and pending.count:  # a new size: finish the old
+                    self._run_batches(pending, done, pending.count, network_shapes[shape[1:]], bar)
                 shape = frames.shape
                 if shape[1:] not in network_shapes and frames.shape[0]:
                     # the stream's first frame of this size alone: any chunking measures the same
                     network_shapes[shape[1:]] = self.network_shape(frames[:1])
                     self.last_network_shape = network_shapes[shape[1:]]
                 layout.append((frames.shape[0], was_2d))
-                if frames.shape[0]:
-                    pending.append(frames.astype(np.float32, copy=False))
-                    counts["pending"] += frames.shape[0]
-                batch = self.batch_size_for(frames.shape[1:])
-                while counts["pending"] >= batch:
-                    run_batch(batch)
-                yield from ready()
-            if counts["pending"]:
-                run_batch(counts["pending"])
-            yield from ready()
+                pending.put(frames.astype(np.float32, copy=False))
+                if pending.count:
+                    batch = self.batch_size_for(frames.shape[1:])
+                    self._run_batches(pending, done, batch, network_shapes[shape[1:]], bar)
+                yield from _completed(layout, done, shape[1:])
+            if pending.count:
+                self._run_batches(pending, done, pending.count, network_shapes[shape[1:]], bar)
+            yield from _completed(layout, done, shape[1:])
+
+    def _run_batches(
+        self,
+        pending: _FrameQueue,
+        done: _FrameQueue,
+        batch: int,
+        network_shape: tuple[int, int] | None,
+        bar: tqdm,
+    ) -> None:
+        """Move whole batches of ``batch`` frames from ``pending`` through the method into ``done``.
+
+        Frames short of a batch stay pending; ``batch=pending.count`` runs them all.
+        """
+        while batch and pending.count >= batch:
+            done.put(self._process(pending.take(batch), network_shape))
+            bar.update(batch)
 
     def run_frames(self, frames: np.ndarray) -> np.ndarray:
         """Despeckle float frames ``[n, H, W]`` in [0, 1] held in memory; float32 of the same shape."""
         array = np.asarray(frames)
         if array.ndim != 3:
             raise InvalidImageError(f"expected frames [n, H, W], got {list(array.shape)}")
-        return self._run_frames(array)
+        return self._run_frames(array, self.progress)
 
-    def _run_frames(self, frames: np.ndarray) -> np.ndarray:
+    def _run_frames(self, frames: np.ndarray, progress: bool) -> np.ndarray:
         out = np.empty(frames.shape, dtype=np.float32)
         step = self.batch_size_for(frames.shape[1:])
         starts = range(0, frames.shape[0], step)
         chunks = (frames[start : start + step] for start in starts)
-        for start, result in zip(starts, self.iter_frames(chunks, total=frames.shape[0]), strict=True):
+        results = self.iter_frames(chunks, total=frames.shape[0], progress=progress)
+        for start, result in zip(starts, results, strict=True):
             out[start : start + result.shape[0]] = result
         return out
 
-    def _run_along(self, frames: np.ndarray, axis: int) -> np.ndarray:
+    def _run_along(self, frames: np.ndarray, axis: int, progress: bool) -> np.ndarray:
         """Every slice ``frames.take(i, axis)`` through the method, with MONAI's ``SliceInferer``.
 
         ``SliceInferer`` cuts the volume into 2-D slices along ``spatial_dim``, batches them
@@ -495,14 +510,14 @@ class Despeckler:
             mode="constant",
             sw_device=self.device,
             device=torch.device("cpu"),
-            progress=self.progress,
+            progress=progress,
         )
         volume = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))[None, None]
         with torch.inference_mode():
             result = inferer(volume, self._apply)
         return torch.as_tensor(result)[0, 0].to(torch.float32).numpy()
 
-    def run(self, image: UltrasoundImage, axis: int = 0) -> UltrasoundImage:
+    def run(self, image: UltrasoundImage, axis: int = 0, *, progress: bool | None = None) -> UltrasoundImage:
         """Despeckle every frame of ``image`` (2-D image, cine, or volume slices).
 
         Args:
@@ -510,6 +525,7 @@ class Despeckler:
             axis: 0 processes each ``[H, W]`` frame (the frames of a cine, the slices of a volume
                 along T); 1 or 2 reslice a volume and process each ``[T, W]`` or ``[T, H]`` slice,
                 then put the result back in ``[T, H, W]`` order.
+            progress: show a progress bar (default: :attr:`progress`).
 
         Returns:
             A new image with the same geometry, kind, intensity mapping and metadata (plus a
@@ -518,78 +534,29 @@ class Despeckler:
         Raises:
             InvalidParameterError: bad axis, or axis 1/2 on an image with a single frame.
         """
+        show = self.progress if progress is None else progress
         if axis not in AXES:
             raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}")
         if axis == 0:
-            out = self._run_frames(image.frames)
+            out = self._run_frames(image.frames, show)
         else:
             if image.num_frames < 2:
                 raise InvalidParameterError(
                     f"axis {axis} processes slices across the frames, but the image has a single frame"
                 )
-            out = self._run_along(image.frames, axis)
-        result = image.with_frames(out)
-        result.metadata["derivation_description"] = self.derivation_description()
-        return result
+            out = self._run_along(image.frames, axis, show)
+        return self.output_header(image).with_frames(out)
+
+    process_image = run  # the name a FrameProcessor gives it (monai_despeckle.pipeline)
+
+    def output_header(self, header: UltrasoundImage) -> UltrasoundImage:
+        """``header`` with a ``derivation_description`` naming the method in its metadata."""
+        metadata = {**header.metadata, "derivation_description": self.derivation_description()}
+        return dataclasses.replace(header, metadata=metadata)
 
     def derivation_description(self) -> str:
         """What was done, for the output's provenance (DICOM Derivation Description)."""
         return f"Speckle reduction ({self.name}) by monai-despeckle {__version__}"
-
-    def run_file(
-        self,
-        source: str | Path,
-        output: str | Path,
-        *,
-        axis: int = 0,
-        chunk_frames: int | str = DEFAULT_CHUNK_FRAMES,
-        overwrite: bool = False,
-    ) -> Path:
-        """Despeckle an image file (or frames folder) into ``output``, streaming along axis 0.
-
-        Frames are read, processed and written a chunk at a time where the format allows (see
-        :mod:`monai_despeckle.io.streaming`); ``axis`` 1 or 2 needs the whole volume in memory.
-        The output is written to a temporary location and renamed into place; on any error nothing
-        is left at ``output``, and the input is never overwritten.
-
-        Args:
-            source: the input file or frames folder.
-            output: the output file (format from its suffix) or folder.
-            axis: see :meth:`run`.
-            chunk_frames: frames per chunk, or ``"auto"``: as many as the memory budget's chunk
-                share holds (:func:`monai_despeckle.budget.chunk_frames`).
-            overwrite: replace an existing output (never the input).
-
-        Returns:
-            The output path.
-
-        Raises:
-            DespeckleError: a subclass naming the file (missing, corrupt, unsupported, output
-                not allowed, out of memory...).
-        """
-        parse_chunk_frames(chunk_frames)
-        with naming_file(source):
-            if axis != 0:
-                return io.save(self.run(io.load(source), axis=axis), output, overwrite=overwrite)
-            with open_source(source) as frames:
-                metadata = {**frames.header.metadata, "derivation_description": self.derivation_description()}
-                header = dataclasses.replace(frames.header, metadata=metadata)
-                overlapped = None
-                if chunk_frames == "auto":  # overlap only where the budget holds every chunk in flight
-                    itemsize = np.dtype(frames.header.intensity.dtype).itemsize
-                    overlapped = overlapped_chunk_frames(frames.frame_shape, itemsize, CHUNKS_IN_FLIGHT)
-                with open_sink(output, header, overwrite=overwrite) as sink, contextlib.ExitStack() as stack:
-                    if overlapped is None:
-                        chunks = frames.iter_chunks(chunk_frames_for(frames.header, chunk_frames))
-                        write: Callable[[np.ndarray], None] = sink.write
-                    else:  # both threads are stopped and joined before the sink is finished or removed
-                        write = stack.enter_context(WriteBehind(sink.write))
-                        chunks = stack.enter_context(
-                            contextlib.closing(read_ahead(frames.iter_chunks(overlapped)))
-                        )
-                    for result in self.iter_frames(chunks, total=frames.num_frames):
-                        write(result)
-        return Path(output)
 
     def __repr__(self) -> str:
         return f"Despeckler({self.method!r}, device={self.device}, backend={self.backend})"
@@ -615,11 +582,4 @@ def despeckle(
     return Despeckler(method, device=device, batch_size=batch_size, progress=progress).run(image)
 
 
-__all__ = [
-    "DEFAULT_CHUNK_FRAMES",
-    "Despeckler",
-    "NetworkMethod",
-    "chunk_frames_for",
-    "despeckle",
-    "parse_chunk_frames",
-]
+__all__ = ["Despeckler", "NetworkMethod", "despeckle"]

@@ -160,6 +160,29 @@ def test_iter_frames_handles_a_change_of_frame_size(frames):
     np.testing.assert_array_equal(outputs[1], engine.run(_image(np.ascontiguousarray(small))).frames)
 
 
+def test_iter_frames_passes_empty_chunks_of_any_size_through(frames):
+    spy = BatchSpy()
+    engine = Despeckler(spy, device="cpu", batch_size=4)
+    empty = np.empty((0, 9, 9), np.float32)  # a size no frame of the stream has
+    outputs = list(engine.iter_frames([empty, frames[:5], empty, frames[5:7]]))
+    assert spy.batches == [4, 1, 2]  # a chunk of another size, even empty, finishes the pending frames
+    assert [out.shape for out in outputs] == [(0, 9, 9), (5, 37, 53), (0, 9, 9), (2, 37, 53)]
+    np.testing.assert_array_equal(
+        np.concatenate([outputs[1], outputs[3]]), engine.run(_image(frames[:7])).frames
+    )
+
+
+def test_a_progress_bar_is_asked_per_call_and_the_setting_is_only_the_default(frames, capsys):
+    engine = Despeckler("none", device="cpu", progress=True)
+    list(engine.iter_frames([frames[:3]], total=3, progress=False))
+    engine.run(_image(frames[:2]), progress=False)
+    assert capsys.readouterr().err == ""
+    list(engine.iter_frames([frames[:3]], total=3))
+    assert "3/3" in capsys.readouterr().err
+    Despeckler("none", device="cpu").run(_image(frames[:2]), progress=True)
+    assert "2/2" in capsys.readouterr().err
+
+
 def test_iter_frames_refuses_integer_frames():
     engine = Despeckler("none", device="cpu")
     with pytest.raises(InvalidImageError, match="float"):

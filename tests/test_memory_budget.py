@@ -12,9 +12,10 @@ from torch import nn
 
 from monai_despeckle import budget, io
 from monai_despeckle.errors import InvalidParameterError
-from monai_despeckle.inference import Despeckler, chunk_frames_for
+from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
 from monai_despeckle.io.streaming import open_sink, open_source, placeholder_frames
+from monai_despeckle.pipeline import chunk_frames_for, process_file
 from monai_despeckle.runtime.tiling import overlap_for, run_tiled, tile_starts
 
 MIB = 1 << 20
@@ -131,7 +132,7 @@ def test_a_streamed_run_of_large_frames_holds_one_frame_at_a_time(tmp_path, monk
     engine = Despeckler("mean", device="cpu")
     tracemalloc.start()
     try:
-        engine.run_file(source, tmp_path / "out.nii")
+        process_file(engine, source, tmp_path / "out.nii")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -146,7 +147,7 @@ def test_streamed_tiled_run_equals_the_in_memory_run(tmp_path, monkeypatch):
     source = _cine(tmp_path / "cine.nii.gz", num_frames=3, side=320)
     engine = Despeckler("dae_skip", device="cpu")
     assert engine.tile_for((320, 320)) is not None
-    engine.run_file(source, tmp_path / "out.nii.gz")
+    process_file(engine, source, tmp_path / "out.nii.gz")
     expected = Despeckler("dae_skip", device="cpu").run(io.load(source))
     np.testing.assert_array_equal(io.load(tmp_path / "out.nii.gz").source_values(), expected.source_values())
 
@@ -164,7 +165,7 @@ def test_a_gzip_nifti_that_expands_hugely_is_streamed_within_the_budget(tmp_path
     assert source.stat().st_size < 200_000
     tracemalloc.start()
     try:
-        Despeckler("mean", device="cpu").run_file(source, tmp_path / "out.nii.gz")
+        process_file(Despeckler("mean", device="cpu"), source, tmp_path / "out.nii.gz")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

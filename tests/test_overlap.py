@@ -13,6 +13,7 @@ from monai_despeckle import io
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import ImageKind, IntensityMapping
 from monai_despeckle.io.streaming.overlap import WriteBehind, read_ahead
+from monai_despeckle.pipeline import process_file
 
 
 def _background_threads() -> list[str]:
@@ -44,7 +45,7 @@ def test_read_ahead_raises_the_producers_error_and_stops_when_closed_early():
         list(read_ahead(failing()))
     endless = read_ahead(iter(range(10**9)))
     assert next(endless) == 0
-    endless.close()  # what run_file's contextlib.closing does when the run stops
+    endless.close()  # what process_file's contextlib.closing does when the run stops
     assert _background_threads() == []
 
 
@@ -77,14 +78,14 @@ def test_write_behind_raises_a_write_error_and_stops_on_the_callers_error():
     assert written in ([], [1]) and _background_threads() == []
 
 
-def test_overlapped_run_file_equals_the_serial_run(tmp_path):
+def test_overlapped_process_file_equals_the_serial_run(tmp_path):
     rng = np.random.default_rng(3)
     frames = rng.random((12, 48, 40), dtype=np.float32)
     cine = io.UltrasoundImage(frames, kind=ImageKind.CINE, intensity=IntensityMapping("uint8", 0.0, 255.0))
     source = io.save(cine, tmp_path / "cine.nii.gz")
     engine = Despeckler("median", device="cpu")
-    engine.run_file(source, tmp_path / "overlapped.nii.gz")  # chunk_frames="auto": overlapped
-    engine.run_file(source, tmp_path / "serial.nii.gz", chunk_frames=5)  # a fixed chunk: serial
+    process_file(engine, source, tmp_path / "overlapped.nii.gz")  # chunk_frames="auto": overlapped
+    process_file(engine, source, tmp_path / "serial.nii.gz", chunk_frames=5)  # a fixed chunk: serial
     overlapped = io.load(tmp_path / "overlapped.nii.gz")
     np.testing.assert_array_equal(overlapped.frames, io.load(tmp_path / "serial.nii.gz").frames)
     np.testing.assert_array_equal(overlapped.frames, engine.run(io.load(source)).frames)

@@ -20,6 +20,7 @@ from monai_despeckle.errors import BundleError, InvalidParameterError
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.metrics import psnr
 from monai_despeckle.metrics.speckle_size import _wide_gaussian_filter, estimate_speckle_size
+from monai_despeckle.pipeline import process_file
 from monai_despeckle.resolver import create_method, find_bundle
 from monai_despeckle.runtime.scale import (
     GRAIN_KEY,
@@ -177,7 +178,7 @@ def test_a_streamed_file_equals_the_whole_array_run_whatever_the_chunking(tmp_pa
     whole = io.load(in_memory).frames  # written the same way (the file's dtype and scaling)
     for chunk in (1, 2, 5):
         out = tmp_path / f"out{chunk}.nii.gz"
-        Despeckler(method, batch_size=3).run_file(source, out, chunk_frames=chunk)
+        process_file(Despeckler(method, batch_size=3), source, out, chunk_frames=chunk)
         np.testing.assert_array_equal(io.load(out).frames, whole)
 
 

@@ -20,6 +20,7 @@ from monai_despeckle.errors import CorruptFileError, InvalidImageError, OutputPa
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage, ValuesConvertedWarning
 from monai_despeckle.io.streaming import InMemorySource, open_sink, open_source, placeholder_frames
+from monai_despeckle.pipeline import process_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::monai_despeckle.io.UltrasoundRegionWarning")
 DIRECTION = np.array([[0.0, 0.6, 0.8], [0.0, 0.8, -0.6], [1.0, 0.0, 0.0]])
@@ -148,7 +149,7 @@ def _streamed_and_whole(source_path: Path, out_dir: Path, suffix: str, method: s
     engine = Despeckler(method, device="cpu", batch_size=4)
     whole = engine.run(io.load(source_path))
     whole_path = io.save(whole, out_dir / f"whole{suffix}")
-    streamed_path = engine.run_file(source_path, out_dir / f"streamed{suffix}", chunk_frames=CHUNK)
+    streamed_path = process_file(engine, source_path, out_dir / f"streamed{suffix}", chunk_frames=CHUNK)
     return io.load(whole_path), io.load(streamed_path), io.load(source_path)
 
 
@@ -209,7 +210,7 @@ def test_truncated_gzip_nifti_is_a_corrupt_file_and_nothing_is_written(tmp_path)
     path = io.save(_cine(num_frames=20), tmp_path / "cine.nii.gz")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CorruptFileError, match="truncated"):
-        Despeckler("none", device="cpu").run_file(path, tmp_path / "out.nii.gz")
+        process_file(Despeckler("none", device="cpu"), path, tmp_path / "out.nii.gz")
     assert not (tmp_path / "out.nii.gz").exists()
 
 
@@ -246,7 +247,7 @@ def test_streamed_run_keeps_the_float_working_set_to_a_few_chunks(tmp_path):
     engine = Despeckler(method, device="cpu", batch_size=chunk)
     tracemalloc.start()
     try:
-        engine.run_file(source, tmp_path / "out.nii.gz", chunk_frames=chunk)
+        process_file(engine, source, tmp_path / "out.nii.gz", chunk_frames=chunk)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

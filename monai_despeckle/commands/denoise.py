@@ -70,10 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Despeckle IN into OUT and print a one-line summary."""
-    from monai_despeckle.batch import despeckle_folder
     from monai_despeckle.inference import Despeckler
     from monai_despeckle.io.safe_write import check_output_path
     from monai_despeckle.io.validation import check_input_path
+    from monai_despeckle.pipeline import process_file, process_folder
 
     source = check_input_path(args.input)
     check_output_path(args.output, protected=[source], overwrite=args.overwrite)
@@ -86,22 +86,13 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         scale="native" if args.native else "auto",
     )
+    options = {"axis": args.axis, "chunk_frames": args.chunk_frames, "overwrite": args.overwrite}
     start = time.perf_counter()
     if source.is_dir() and not args.frames:
-        files = despeckle_folder(
-            despeckler,
-            source,
-            args.output,
-            axis=args.axis,
-            chunk_frames=args.chunk_frames,
-            overwrite=args.overwrite,
-            skip_errors=args.skip_errors,
-        )
+        files = process_folder(despeckler, source, args.output, skip_errors=args.skip_errors, **options)
         what = f"{files} file{'s' if files != 1 else ''}"
     else:
-        despeckler.run_file(
-            source, args.output, axis=args.axis, chunk_frames=args.chunk_frames, overwrite=args.overwrite
-        )
+        process_file(despeckler, source, args.output, **options)
         what = args.output.name
     seconds = time.perf_counter() - start
     frames = despeckler.frames_processed

@@ -1,7 +1,7 @@
 """Where images come from: one grammar of data sources, one folder reader, phantom sources, datalists.
 
 Used by training (:mod:`monai_despeckle.engines`), evaluation, segmentation and folder jobs
-(:mod:`monai_despeckle.batch`); it builds on :mod:`monai_despeckle.io` and
+(:mod:`monai_despeckle.pipeline`); it builds on :mod:`monai_despeckle.io` and
 :mod:`monai_despeckle.simulation` and imports nothing above them.
 
 - :mod:`~monai_despeckle.data.sources`: ``phantoms:breast|carotid|mixed``, a simulated data set

@@ -8,6 +8,11 @@ every frame first (``"despeckler"``). Each frame is resized to the network's inp
 training (scikit-image, anti-aliased), predicted together with its left-right mirror (the two
 softmax maps averaged), the probabilities resized back to the frame's own size, and the argmax
 taken there, so masks have the input's geometry.
+
+A :class:`Segmenter` is a :class:`~monai_despeckle.pipeline.FrameProcessor` whose output frames
+are label maps: files and folders go through :func:`~monai_despeckle.pipeline.process_file` and
+:func:`~monai_despeckle.pipeline.process_folder` (label-map naming in
+:mod:`monai_despeckle.segmentation.files`).
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ class Segmenter:
         batch_size: frames per forward pass.
         mirror: average the prediction with that of the left-right mirrored frame.
         keep_largest: keep the largest connected component of each label (default: the bundle's).
-        progress: show a progress bar over the frames.
+        progress: show a progress bar over the frames (when a call does not say).
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class Segmenter:
         self.batch_size = int(batch_size)
         self.mirror = mirror
         self.progress = progress
+        self.frames_processed = 0  # frames segmented so far, for rate reports
         self._largest = KeepLargestConnectedComponent(
             applied_labels=sorted(self.labels.values()), independent=True
         )
@@ -184,26 +190,33 @@ class Segmenter:
         for start in range(0, len(frames), step):
             stop = min(start + step, len(frames))
             out[start:stop] = self._predict_batch(frames[start:stop])
+            self.frames_processed += stop - start
             bar.update(stop - start)
         return out
 
-    def predict(self, frames: np.ndarray, *, despeckled: bool = False) -> np.ndarray:
+    def predict(
+        self, frames: np.ndarray, *, despeckled: bool = False, progress: bool | None = None
+    ) -> np.ndarray:
         """uint8 label maps ``[T, H, W]`` of float frames ``[T, H, W]`` (or one ``[H, W]``) in [0, 1].
 
         Args:
             frames: B-mode frames in [0, 1].
             despeckled: the frames have already been through :meth:`despeckle` (skip it).
+            progress: show a progress bar over the frames (default: :attr:`progress`).
         """
+        show = self.progress if progress is None else progress
         frames = np.asarray(frames, dtype=np.float32)
         single = frames.ndim == 2
         frames = self._check_frames(frames[None] if single else frames)
         if not despeckled:
             frames = self.despeckle(frames)
-        with tqdm(total=len(frames), unit="frame", desc=self.name, disable=not self.progress) as bar:
+        with tqdm(total=len(frames), unit="frame", desc=self.name, disable=not show) as bar:
             out = self._label_frames(frames, bar)
         return out[0] if single else out
 
-    def iter_labels(self, chunks: Iterable[np.ndarray], *, total: int | None = None) -> Iterator[np.ndarray]:
+    def iter_labels(
+        self, chunks: Iterable[np.ndarray], *, total: int | None = None, progress: bool | None = None
+    ) -> Iterator[np.ndarray]:
         """Label maps of a stream of frame chunks, one uint8 result per chunk, in order.
 
         Each chunk (float ``[n, H, W]`` in [0, 1]) is despeckled (by the bundle's despeckler, if
@@ -214,26 +227,38 @@ class Segmenter:
         Args:
             chunks: float frame chunks ``[n, H, W]``.
             total: number of frames, for the progress bar.
+            progress: show a progress bar over the frames (default: :attr:`progress`).
         """
+        show = self.progress if progress is None else progress
         checked: Iterator[np.ndarray] = (self._check_frames(chunk) for chunk in chunks)
         if self._despeckler is not None:
             checked = self._despeckler.iter_frames(checked)
-        with tqdm(total=total, unit="frame", desc=self.name, disable=not self.progress) as bar:
+        with tqdm(total=total, unit="frame", desc=self.name, disable=not show) as bar:
             for frames in checked:
                 yield self._label_frames(frames, bar)
 
-    def run(self, image: UltrasoundImage, axis: int = 0) -> np.ndarray:
+    def iter_frames(
+        self, chunks: Iterable[np.ndarray], *, total: int | None = None, progress: bool | None = None
+    ) -> Iterator[np.ndarray]:
+        """:meth:`iter_labels` as the frames of the label-map image (see :func:`label_frames`)."""
+        for labels in self.iter_labels(chunks, total=total, progress=progress):
+            yield label_frames(labels)
+
+    def run(self, image: UltrasoundImage, axis: int = 0, *, progress: bool | None = None) -> np.ndarray:
         """Label maps of every frame of ``image`` (slices along ``axis``), shaped like its frames."""
         if axis not in (0, 1, 2):
             raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}")
         frames = np.moveaxis(image.frames, axis, 0)
-        return np.moveaxis(self.predict(frames), 0, axis)
+        return np.moveaxis(self.predict(frames, progress=progress), 0, axis)
 
-    def label_image(self, image: UltrasoundImage, axis: int = 0) -> UltrasoundImage:
+    def process_image(
+        self, image: UltrasoundImage, axis: int = 0, *, progress: bool | None = None
+    ) -> UltrasoundImage:
         """The label maps as an image with the input's geometry (``io.save`` writes the label values)."""
-        return self.label_header(image).with_frames(label_frames(self.run(image, axis=axis)))
+        labels = self.run(image, axis=axis, progress=progress)
+        return self.output_header(image).with_frames(label_frames(labels))
 
-    def label_header(self, image: UltrasoundImage) -> UltrasoundImage:
+    def output_header(self, image: UltrasoundImage) -> UltrasoundImage:
         """``image`` (or a streamed source's header) as the header of its label map.
 
         Same geometry and kind; uint8 intensities (frame value ``label / 255``, see
@@ -252,5 +277,5 @@ class Segmenter:
 
 
 def label_frames(labels: np.ndarray) -> np.ndarray:
-    """uint8 label maps as the float frames of an image with a :meth:`Segmenter.label_header`."""
+    """uint8 label maps as the float frames of an image with a :meth:`Segmenter.output_header`."""
     return labels.astype(np.float32) / 255.0
