@@ -29,7 +29,8 @@ from monai_despeckle.engines.data import (
     self_supervised_transform,
     supervised_transform,
 )
-from monai_despeckle.engines.workflow import TrainConfig, training_datalists
+from monai_despeckle.engines.settings import TrainConfig
+from monai_despeckle.engines.workflow import training_datalists
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
