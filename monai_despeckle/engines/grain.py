@@ -41,7 +41,8 @@ __all__ = ["DEFAULT_SAMPLES", "bundle_training_grain", "record_training_grain", 
 
 DEFAULT_SAMPLES = 240  # training inputs measured (about 9 ms each at 128²)
 PHANTOM_FIELD_MM = 40.0  # field of view of the simulated phantoms (monai_despeckle.simulation)
-SELF_SUPERVISED_TARGETS = ("train_speckle2self",)
+SELF_SUPERVISED_WORKFLOWS = ("speckle2self",)
+"""Workflow names (``workflow#name`` in ``train.json``) whose inputs are the noisy frames themselves."""
 
 
 def _percentiles(values: list[float]) -> GrainRange:
@@ -130,12 +131,11 @@ def bundle_training_grain(
     for key, value in (overrides or {}).items():
         parser[key] = value
     parser.parse()
-    target = str(parser["train"].get("_target_", ""))
     known = {field.name for field in fields(TrainConfig)}
     settings = {key: parser.get_parsed_content(f"train#{key}") for key in parser["train"] if key in known}
     settings["progress"] = False
     config = TrainConfig(**settings)
-    self_supervised = target.rsplit(".", 1)[-1] in SELF_SUPERVISED_TARGETS
+    self_supervised = parser.get("workflow#name") in SELF_SUPERVISED_WORKFLOWS
     return training_grain(config, self_supervised=self_supervised, samples=samples)
 
 
