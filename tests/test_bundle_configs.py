@@ -27,8 +27,8 @@ def test_every_bundle_with_a_train_json_is_covered():
     assert {name.split("_")[0] for name in BUNDLES} == {"despeckle", "seg"}
 
 
-def test_the_loss_and_a_handler_are_swapped_in_train_json_alone(tmp_path):
-    """L1 instead of MSE, a recording handler instead of the learning-rate decay: nothing else changed."""
+def tiny_dae_parser(tmp_path: Path, **changes: object) -> ConfigParser:
+    """The shipped DAE recipe for two small epochs (rate decayed in the second), with ``changes``."""
     parser = ConfigParser()
     parser.read_config(str(REPO / "bundles" / "despeckle_dae_skip" / "configs" / "train.json"))
     parser.update(
@@ -42,12 +42,21 @@ def test_the_loss_and_a_handler_are_swapped_in_train_json_alone(tmp_path):
             "train#patch_size": 32,
             "train#batch_size": 3,
             "train#max_epochs": 2,
-            "train#lr_decay_epochs": 1,  # the recipe's schedule would halve the rate in epoch 2
+            "train#lr_decay_epochs": 1,  # the recipe's schedule halves the rate in epoch 2
             "train#val_interval": 1,
             **QUIET,
-            "loss": {"_target_": "torch.nn.L1Loss"},
-            "handlers": [{"_target_": "recording_handlers.Recorder"}],
+            **changes,
         }
+    )
+    return parser
+
+
+def test_the_loss_and_a_handler_are_swapped_in_train_json_alone(tmp_path):
+    """L1 instead of MSE, a recording handler instead of the learning-rate decay: nothing else changed."""
+    parser = tiny_dae_parser(
+        tmp_path,
+        loss={"_target_": "torch.nn.L1Loss"},
+        handlers=[{"_target_": "recording_handlers.Recorder"}],
     )
     result = parser.get_parsed_content("result")
     recorder = parser.get_parsed_content("handlers")[0]
@@ -64,31 +73,29 @@ def test_the_loss_and_a_handler_are_swapped_in_train_json_alone(tmp_path):
 
 def test_the_recipe_schedule_runs_when_not_swapped(tmp_path):
     """The control of the swap test: the shipped handlers decay the rate, the loss is MSE."""
-    parser = ConfigParser()
-    parser.read_config(str(REPO / "bundles" / "despeckle_dae_skip" / "configs" / "train.json"))
-    parser.update(
-        {
-            "bundle_root": str(REPO / "bundles" / "despeckle_dae_skip"),
-            "dataset_dir": "phantoms:breast",
-            "output_dir": str(tmp_path / "run"),
-            "device": "cpu",
-            "train#phantom_count": 8,
-            "train#val_fraction": 0.25,
-            "train#patch_size": 32,
-            "train#batch_size": 3,
-            "train#max_epochs": 2,
-            "train#lr_decay_epochs": 1,
-            "train#val_interval": 1,
-            **QUIET,
-            "val_handlers": [{"_target_": "recording_handlers.Recorder"}],
-        }
-    )
+    parser = tiny_dae_parser(tmp_path, val_handlers=[{"_target_": "recording_handlers.Recorder"}])
     trainer = parser.get_parsed_content("trainer")
     assert isinstance(trainer.loss_function, torch.nn.MSELoss)
     parser.get_parsed_content("result")
     assert trainer.optimizer.param_groups[0]["lr"] < parser.get_parsed_content("train#lr")
     recorder = parser.get_parsed_content("val_handlers")[0]  # a handler added to the evaluator
     assert sum(recorder.batch_sizes) == 2 * 2 and not recorder.losses  # 2 validation images, 2 epochs
+
+
+def test_the_networks_train_json_builds_load_the_shipped_weights_exactly():
+    """train.json and inference.json build the one network.json: the shipped weights fit both, strictly."""
+    for bundle in BUNDLES:
+        root = REPO / "bundles" / bundle
+        expected = torch.load(root / "models" / "model.pt", weights_only=True)
+        for name in ("train.json", "inference.json"):
+            parser = ConfigParser()
+            parser.read_config(str(root / "configs" / name))
+            parser["bundle_root"] = str(root)
+            parser["network_def"].pop("_requires_", None)  # the network alone, without the run's data
+            network = parser.get_parsed_content("network_def")
+            network.load_state_dict(expected, strict=True)
+            assert network.state_dict().keys() == expected.keys(), (bundle, name)
+        assert sha256_of(root / "models" / "model.pt") == read_bundle(root).metadata[CHECKSUM_KEY]
 
 
 def _tiny_settings(bundle: str, tmp_path: Path) -> list[str]:

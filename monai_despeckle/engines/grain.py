@@ -27,10 +27,9 @@ from monai_despeckle.engines.data import (
     SOURCE_SEPARATOR,
     DataLists,
     self_supervised_transform,
-    supervised_transform,
 )
 from monai_despeckle.engines.settings import TrainConfig
-from monai_despeckle.engines.workflow import training_datalists
+from monai_despeckle.engines.workflow import pair_transform, training_datalists
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
@@ -71,16 +70,7 @@ def training_grain(
         transform = self_supervised_transform(config.patch_size, config.patch_mode, (1.0,), augment=False)
         entries = [{"image": entry["image"]} for entry in lists.train]
     else:
-        transform = supervised_transform(
-            lists.paired,
-            config.patch_size,
-            train=True,
-            patch_mode=config.patch_mode,
-            noise=config.noise,
-            variances=config.variances,
-            rayleigh_strength=config.rayleigh_strength,
-            augment=False,
-        )
+        transform = pair_transform(config, lists.paired, train=True, augment=False)
         entries = list(lists.train)
     transform.set_random_state(config.seed)
     rng = np.random.default_rng(config.seed)

@@ -27,7 +27,6 @@ from monai_despeckle.engines.data import (
     CLEAN_KEYS,
     self_supervised_lists,
     self_supervised_transform,
-    train_loader,
     view_keys,
 )
 from monai_despeckle.engines.grain import training_grain
@@ -285,21 +284,10 @@ def self_supervised_loaders(workflow: DespeckleWorkflow, views: MultiScaleViews)
     are validated with synthetic speckle (the config's noise options).
     """
     config = workflow.config
-    loader = train_loader(
-        self_supervised_lists(workflow.lists).train,
-        self_supervised_transform(
-            config.patch_size,
-            config.patch_mode,
-            views.scales,
-            config.augment,
-            normalization=views.normalization,
-        ),
-        config.batch_size,
-        config.seed,
-        config.num_workers,
-        config.cache_rate,
-        distributed=config.distributed,
+    transform = self_supervised_transform(
+        config.patch_size, config.patch_mode, views.scales, config.augment, normalization=views.normalization
     )
+    loader = workflow.train_loader(self_supervised_lists(workflow.lists).train, transform)
     return Loaders(loader, workflow.validation_loader())
 
 

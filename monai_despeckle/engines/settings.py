@@ -2,7 +2,7 @@
 
 :class:`RunSettings` is what every settings dataclass shares (overrides by name, checks, JSON);
 :class:`TrainConfig` holds the despeckling workflows' settings. A bundle's ``train.json`` builds one
-from its ``train`` section (``"$monai_despeckle.engines.TrainConfig(**@train)"``), so
+from its ``train`` section (``"$monai_despeckle.engines.TrainConfig.build(**@train)"``), so
 ``--train#max_epochs 5`` overrides reach it by the same names as the Python API's keywords.
 """
 

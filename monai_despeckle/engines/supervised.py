@@ -19,7 +19,6 @@ import torch
 from monai.engines import SupervisedTrainer
 from torch import nn
 
-from monai_despeckle.engines.data import train_loader
 from monai_despeckle.engines.schedules import linear_decay
 from monai_despeckle.engines.settings import TrainConfig
 from monai_despeckle.engines.validation import make_evaluator
@@ -39,16 +38,7 @@ def supervised_loaders(workflow: DespeckleWorkflow) -> Loaders:
     Real frames get synthetic speckle (``config.noise``); simulated pairs are used as they are. In a
     distributed run the training loader gives each rank its share; validation is never sharded.
     """
-    config = workflow.config
-    loader = train_loader(
-        workflow.lists.train,
-        workflow.pair_transform(True),
-        config.batch_size,
-        config.seed,
-        config.num_workers,
-        config.cache_rate,
-        distributed=config.distributed,
-    )
+    loader = workflow.train_loader(workflow.lists.train, workflow.pair_transform(True))
     return Loaders(loader, workflow.validation_loader())
 
 

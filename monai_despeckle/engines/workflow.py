@@ -26,7 +26,7 @@ from monai.engines import SupervisedEvaluator, Trainer
 from monai.utils import set_determinism
 from torch import nn
 
-from monai_despeckle.engines.data import DataLists, datalists, supervised_transform
+from monai_despeckle.engines.data import DataLists, datalists, supervised_transform, train_loader
 from monai_despeckle.engines.distributed import DistributedRun, distribute, init_distributed
 from monai_despeckle.engines.output import (
     BEST_CHECKPOINT,
@@ -48,6 +48,7 @@ __all__ = [
     "TrainResult",
     "TrainingWorkflow",
     "check_size_multiple",
+    "pair_transform",
     "resolve_device",
     "training_datalists",
 ]
@@ -252,13 +253,34 @@ def training_datalists(config: TrainConfig) -> DataLists:
     )
 
 
+def pair_transform(config: TrainConfig, paired: bool, *, train: bool, augment: bool | None = None) -> Any:
+    """The supervised pipeline of a run: real frames get synthetic speckle, simulated pairs stay as they are.
+
+    Args:
+        config: the run's settings (patch size and mode, synthetic speckle, augmentation).
+        paired: the data source has clean references (its lists' ``paired``).
+        train: the training pipeline (random speckle and augmentation) rather than validation.
+        augment: override ``config.augment``.
+    """
+    return supervised_transform(
+        paired,
+        config.patch_size,
+        train=train,
+        patch_mode=config.patch_mode,
+        noise=config.noise,
+        variances=config.variances,
+        rayleigh_strength=config.rayleigh_strength,
+        augment=config.augment if augment is None else augment,
+    )
+
+
 class DespeckleWorkflow(TrainingWorkflow[TrainConfig]):
     """The workflow of the despeckling recipes: :class:`TrainConfig` settings, pairs of noisy/clean frames.
 
     From ``train.json``::
 
         "workflow": {"_target_": "monai_despeckle.engines.DespeckleWorkflow",
-                     "config": "$monai_despeckle.engines.TrainConfig(**@train)", "name": "dae_skip"}
+                     "config": "$monai_despeckle.engines.TrainConfig.build(**@train)", "name": "dae_skip"}
     """
 
     size_name = "patch_size"
@@ -275,17 +297,20 @@ class DespeckleWorkflow(TrainingWorkflow[TrainConfig]):
         return input_metrics(evaluator.data_loader)
 
     def pair_transform(self, train: bool) -> Any:
-        """The supervised pipeline: real frames get synthetic speckle, simulated pairs stay as they are."""
+        """The supervised pipeline of the run's data (:func:`pair_transform`)."""
+        return pair_transform(self.config, self.lists.paired, train=train)
+
+    def train_loader(self, entries: Sequence[Mapping[str, Any]], transform: Any) -> Any:
+        """The shuffled training loader of ``entries`` (this rank's share in a distributed run)."""
         config = self.config
-        return supervised_transform(
-            self.lists.paired,
-            config.patch_size,
-            train=train,
-            patch_mode=config.patch_mode,
-            noise=config.noise,
-            variances=config.variances,
-            rayleigh_strength=config.rayleigh_strength,
-            augment=config.augment,
+        return train_loader(
+            entries,
+            transform,
+            config.batch_size,
+            config.seed,
+            config.num_workers,
+            config.cache_rate,
+            distributed=config.distributed,
         )
 
     def validation_loader(self) -> Any:

@@ -125,7 +125,7 @@ class SegmentationWorkflow(TrainingWorkflow[SegTrainConfig]):
     From ``train.json``::
 
         "workflow": {"_target_": "monai_despeckle.segmentation.training.SegmentationWorkflow",
-                     "config": "$monai_despeckle.segmentation.SegTrainConfig(**@train)"}
+                     "config": "$monai_despeckle.segmentation.SegTrainConfig.build(**@train)"}
     """
 
     lists: DataLists
