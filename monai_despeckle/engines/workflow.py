@@ -16,6 +16,7 @@ A bundle's ``train.json`` declares those components with ``_target_`` (see ``doc
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ def check_size_multiple(size: int, network: nn.Module, name: str = "patch_size")
         )
 
 
-class TrainingWorkflow(Generic[SettingsT]):
+class TrainingWorkflow(ABC, Generic[SettingsT]):
     """The base of a training run: its settings, data lists, device, AMP, DDP place and output folder.
 
     Subclasses say where the data lists come from (:meth:`make_lists`), which side the network's
@@ -121,6 +122,8 @@ class TrainingWorkflow(Generic[SettingsT]):
         self.config = config
         self.name = name
         self.lists = self.make_lists()
+        self.out = Path(config.output_dir)
+        check_output(self.out)  # before joining a process group: a refusal leaves none behind
         device = resolve_device(config.device)
         self.ddp: DistributedRun | None = None
         if config.distributed_run:
@@ -128,18 +131,16 @@ class TrainingWorkflow(Generic[SettingsT]):
         self.device = device
         set_determinism(seed=config.seed)  # the same on every rank: DDP starts from rank 0's weights anyway
         self.amp = bool(config.amp and device.type == "cuda")
-        self.out = Path(config.output_dir)
         self.record: dict[str, Any] = {}  # the recipe's own settings, recorded beside the config
-        check_output(self.out)
 
+    @abstractmethod
     def make_lists(self) -> Any:
         """The run's train and validation lists (checks the data source)."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def input_size(self) -> int:
         """The side of the network's training inputs."""
-        raise NotImplementedError
 
     def baseline(self, evaluator: SupervisedEvaluator) -> dict[str, float]:
         """Scores of the noisy validation inputs themselves (none by default)."""
