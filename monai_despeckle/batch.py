@@ -11,25 +11,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from monai_despeckle.data.folders import image_files
 from monai_despeckle.errors import DespeckleError, InvalidImageError, OutputPathError
 from monai_despeckle.inference import DEFAULT_CHUNK_FRAMES, Despeckler
-from monai_despeckle.io import dicom
 from monai_despeckle.io.registry import BY_SUFFIX, suffix_of
 from monai_despeckle.io.safe_write import staged_output
 from monai_despeckle.io.validation import check_input_path
 
-__all__ = ["despeckle_folder", "folder_job", "image_files"]
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (known suffix or DICOM marker), hidden files skipped."""
-    files = []
-    for entry in sorted(Path(folder).iterdir()):
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        if suffix_of(entry) in BY_SUFFIX or dicom.looks_like_dicom(entry):
-            files.append(entry)
-    return files
+__all__ = ["despeckle_folder", "folder_job"]
 
 
 def folder_job(source: str | Path, output: str | Path) -> tuple[Path, Path, list[Path]]:
@@ -67,7 +56,7 @@ def despeckle_folder(
 
     Args:
         despeckler: the configured engine.
-        source: folder of image files (see :func:`image_files`).
+        source: folder of image files (see :func:`monai_despeckle.data.folders.image_files`).
         output: output folder (must not exist unless ``overwrite``).
         axis: slicing axis for volumes (see :meth:`Despeckler.run`).
         chunk_frames: frames streamed at a time, or "auto" (sized from the memory budget).

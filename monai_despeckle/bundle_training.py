@@ -29,15 +29,14 @@ from monai_despeckle.bundle_format import (
     read_json,
     verify_weights,
 )
-from monai_despeckle.engines.data import SOURCE_SEPARATOR
+from monai_despeckle.data.folders import folder_images
+from monai_despeckle.data.sources import parse_sources
 from monai_despeckle.engines.grain import (
     SELF_SUPERVISED_WORKFLOWS,
     bundle_training_grain,
     record_training_grain,
 )
 from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
-from monai_despeckle.evaluation.datasets import image_files
-from monai_despeckle.options import phantom_kind
 from monai_despeckle.resolver import find_bundle
 
 __all__ = ["TrainedBundle", "make_split", "train_bundle", "trains_self_supervised"]
@@ -75,7 +74,7 @@ def make_split(folder: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION) -
     """
     if not 0.0 < val_fraction < 1.0:
         raise DespeckleError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    names = sorted(p.name for p in image_files(folder))
+    names = sorted(p.name for p in folder_images(folder))
     if len(names) < 2:
         raise InputNotFoundError(f"needs at least 2 images to train and validate, found {len(names)}", folder)
     step = max(2, round(1.0 / val_fraction))
@@ -207,10 +206,7 @@ def train_bundle(
     target = Path(out)
     if target.exists():
         raise OutputPathError("already exists; choose a new bundle folder", target)
-    parts = [str(data)] if Path(data).exists() else str(data).split(SOURCE_SEPARATOR)
-    for part in parts:
-        if phantom_kind(part) is None and not Path(part).exists():
-            raise InputNotFoundError("training data not found", Path(part))
+    parse_sources(data)  # an unknown phantom kind or a missing folder fails before any work
     target.parent.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = dict(overrides or {})
     settings.update(_scaled_lr_decay(bundle, settings))

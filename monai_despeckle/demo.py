@@ -16,7 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from monai_despeckle import io
-from monai_despeckle.evaluation.datasets import read_mask
+from monai_despeckle.data.folders import folder_images, mask_path
+from monai_despeckle.data.frames import read_mask
 from monai_despeckle.inference import despeckle
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.io.safe_write import created_folder
@@ -67,16 +68,16 @@ def phantom_case(method_name: str, out_dir: Path, size: int = 256, seed: int = 7
 
 def real_case(method_name: str, out_dir: Path, samples: Path) -> DemoCase:
     """Despeckle the first real sample and score it with no-reference metrics in its mask's regions."""
-    image_path = sorted((samples / "images").glob("*.png"))[0]
-    mask_path = samples / "masks" / f"{image_path.stem}_mask.png"
+    image_path = folder_images(samples)[0]
+    mask_file = mask_path(image_path)
     image = io.load(image_path)
     result = despeckle(image, create_method(method_name))
     saved = io.save(result, out_dir / f"{image_path.stem}_{method_name}.png", overwrite=True)
     noisy, out = image.frames[0], result.frames[0]
     metrics: dict[str, tuple[float, float]] = {}
     mask = None
-    if mask_path.exists():
-        mask = read_mask(mask_path)
+    if mask_file is not None:
+        mask = read_mask(mask_file)
         regions = auto_regions(noisy, mask)
         metrics = {
             "ENL": (enl(noisy, regions.homogeneous), enl(out, regions.homogeneous)),

@@ -13,6 +13,7 @@ EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 # "auto": a network runs at the speckle grain it was trained at (runtime/scale.py); "native": as given
 SCALE_CHOICES: tuple[str, ...] = ("auto", "native")
 DEFAULT_CHUNK_FRAMES = "auto"  # frames streamed at a time: sized from the memory budget (budget.py)
+PHANTOM_FAMILIES: tuple[str, ...] = ("breast", "carotid")  # the simulated anatomies (simulation.PHANTOMS)
 PHANTOM_PREFIX = "phantoms:"  # a data source of simulated phantoms: phantoms:breast|carotid|mixed
 SIM_PREFIX = "sim:"  # the older spelling of PHANTOM_PREFIX, still accepted
 DEFAULT_EVAL_SIZE = 128  # frame side of the seed protocol's evaluation (Bhute et al. 2024)
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_EVAL_SIZE",
     "DEVICE_CHOICES",
     "EXPORT_FORMATS",
+    "PHANTOM_FAMILIES",
     "PHANTOM_PREFIX",
     "PRECISION_CHOICES",
     "SCALE_CHOICES",
@@ -34,7 +36,8 @@ __all__ = [
 def phantom_kind(source: object) -> str | None:
     """The phantom kind a data source names (``phantoms:carotid`` or ``sim:carotid``), else None.
 
-    Training, evaluation and segmentation spell simulated data the same way; ``sim:`` is the
+    Only the prefix is read here (the command line must not import torch); the whole grammar,
+    the kind checked, is :func:`monai_despeckle.data.sources.parse_source`. ``sim:`` is the
     spelling ``evaluate`` used first.
     """
     text = str(source)

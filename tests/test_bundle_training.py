@@ -17,8 +17,8 @@ from monai_despeckle.bundle_format import read_bundle
 from monai_despeckle.bundle_training import make_split, train_bundle
 from monai_despeckle.bundles import install_weights
 from monai_despeckle.cli import main
+from monai_despeckle.data import datalists
 from monai_despeckle.engines import train_dae
-from monai_despeckle.engines.data import datalists
 from monai_despeckle.errors import BundleError, InvalidParameterError, OutputPathError
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.networks import build_network

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from monai_despeckle import cli
-from monai_despeckle.evaluation.datasets import stem
+from monai_despeckle.data.folders import stem
 
 FUZZ = settings(
     max_examples=25,

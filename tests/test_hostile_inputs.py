@@ -17,7 +17,7 @@ from hostile_files import HOSTILE
 from PIL import Image
 
 from monai_despeckle import cli
-from monai_despeckle.evaluation.datasets import stem
+from monai_despeckle.data.folders import stem
 
 NOT_IN_A_DATA_FOLDER = {"missing", "unknown_suffix"}  # a data folder lists image files only
 

@@ -168,3 +168,15 @@ def test_lower_layers_do_not_import_the_application(layer):
         if module == layer or module.startswith(layer + "."):
             upward = sorted(t for t in targets if t.removeprefix(ROOT + ".").split(".")[0] in application)
             assert not upward, f"{module} imports {upward}"
+
+
+def test_the_data_package_sits_below_its_users():
+    """``data`` builds on ``io`` and ``simulation``; training, evaluation, segmentation and batch use it."""
+    users = ("engines", "evaluation", "segmentation", "batch", "inference", "resolver", "cli", "commands")
+    graph = import_graph()
+    for module, targets in graph.items():
+        if module == f"{ROOT}.data" or module.startswith(f"{ROOT}.data."):
+            upward = sorted(t for t in targets if t.removeprefix(ROOT + ".").split(".")[0] in users)
+            assert not upward, f"{module} imports {upward}"
+    for user in ("engines.data", "evaluation.datasets", "segmentation.data", "batch"):
+        assert any(t.startswith(f"{ROOT}.data") for t in graph[f"{ROOT}.{user}"]), user

@@ -16,8 +16,8 @@ from scipy.stats import wilcoxon
 from monai_despeckle import io
 from monai_despeckle.bundles import install_weights
 from monai_despeckle.cli import main
+from monai_despeckle.data.frames import read_mask
 from monai_despeckle.errors import BundleError, InputNotFoundError, InvalidParameterError
-from monai_despeckle.evaluation.datasets import read_mask
 from monai_despeckle.networks import segmentation_unet
 from monai_despeckle.segmentation import Segmenter, get_task, train_segmenter
 from monai_despeckle.segmentation.data import (

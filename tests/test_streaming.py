@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -17,8 +18,8 @@ from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage
 from monai_despeckle import io
 from monai_despeckle.errors import CorruptFileError, InvalidImageError, OutputPathError
 from monai_despeckle.inference import Despeckler
-from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage
-from monai_despeckle.io.streaming import open_sink, open_source, placeholder_frames
+from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage, ValuesConvertedWarning
+from monai_despeckle.io.streaming import InMemorySource, open_sink, open_source, placeholder_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore::monai_despeckle.io.UltrasoundRegionWarning")
 DIRECTION = np.array([[0.0, 0.6, 0.8], [0.0, 0.8, -0.6], [1.0, 0.0, 0.0]])
@@ -256,3 +257,112 @@ def test_streamed_run_keeps_the_float_working_set_to_a_few_chunks(tmp_path):
     assert peak < full_float32 / 4  # the whole cine as float32 never exists
     with open_source(tmp_path / "out.nii.gz") as result:
         assert result.num_frames == num_frames and result.header.kind is ImageKind.CINE
+
+
+FORMAT_CASES = [
+    *(
+        f"{dtype}{suffix}"
+        for dtype in ("uint8", "uint16")
+        for suffix in (".nii", ".nii.gz", ".nrrd", ".mha", ".dcm", ".tif", "-frames", ".png")
+    ),
+    *("volume.nii.gz", "volume.dcm", "float.nii", "float.tif", "single.dcm", "ybr_color.dcm", "jpeg"),
+]
+
+
+def _every_format(folder: Path) -> dict[str, Path]:
+    """One file (or frames folder) per format family and source dtype that the format keeps."""
+    made = {}
+    for dtype in ("uint8", "uint16"):
+        for suffix in (".nii", ".nii.gz", ".nrrd", ".mha", ".dcm", ".tif"):
+            made[f"{dtype}{suffix}"] = io.save(
+                _cine(num_frames=9, shape=(13, 17), dtype=dtype), folder / f"{dtype}{suffix}"
+            )
+        made[f"{dtype}-frames"] = io.save(
+            _cine(num_frames=5, shape=(13, 17), dtype=dtype), folder / f"{dtype}-frames"
+        )
+        made[f"{dtype}.png"] = io.save(
+            _cine(num_frames=1, shape=(13, 17), dtype=dtype), folder / f"{dtype}.png"
+        )
+    volume = _cine(num_frames=6, shape=(13, 17), kind=ImageKind.VOLUME)
+    made["volume.nii.gz"] = io.save(volume, folder / "volume.nii.gz")
+    made["volume.dcm"] = io.save(volume, folder / "volume.dcm")
+    floats = UltrasoundImage(
+        np.random.default_rng(2).random((4, 13, 17)), intensity=IntensityMapping("float32", -1.0, 3.0)
+    )
+    made["float.nii"] = io.save(floats, folder / "float.nii")
+    made["float.tif"] = io.save(floats, folder / "float.tif")
+    made["single.dcm"] = io.save(
+        _cine(num_frames=1, shape=(13, 17), kind=ImageKind.IMAGE), folder / "single.dcm"
+    )
+    made["ybr_color.dcm"] = Path(examples.get_path("ybr_color"))
+    made["jpeg"] = io.save(_cine(num_frames=1, shape=(13, 17)), folder / "image.jpg")
+    return made
+
+
+@pytest.fixture(scope="module")
+def every_format(tmp_path_factory) -> dict[str, Path]:
+    with warnings.catch_warnings():  # float values into DICOM are rescaled, and say so
+        warnings.simplefilter("ignore", ValuesConvertedWarning)
+        return _every_format(tmp_path_factory.mktemp("formats"))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", FORMAT_CASES)
+@pytest.mark.parametrize("chunk", [1, 4, 100])
+def test_load_is_every_frame_of_the_formats_one_source(every_format, name, chunk):
+    path = every_format[name]
+    whole = io.load(path)
+    with open_source(path) as source:
+        _assert_same_header(source.header, whole)
+        assert source.header.metadata.keys() == whole.metadata.keys()
+        assert (source.header.metadata["format"], source.header.source) == (
+            whole.metadata["format"],
+            whole.source,
+        )
+        chunks = list(source.iter_chunks(chunk))
+        assert all(len(c) == chunk for c in chunks[:-1]) and 1 <= len(chunks[-1]) <= chunk
+        np.testing.assert_array_equal(np.concatenate(chunks), whole.frames)
+        start, stop = min(1, whole.num_frames - 1), min(whole.num_frames, 1 + chunk)
+        np.testing.assert_array_equal(source.read(start, stop), whole.frames[start:stop])
+        with pytest.raises(IndexError):
+            source.read(0, whole.num_frames + 1)
+        raw = np.concatenate(list(source.iter_chunks(chunk, unit=False)))
+        assert raw.dtype == np.dtype(whole.intensity.dtype)
+        np.testing.assert_array_equal(source.read(start, stop, unit=False), raw[start:stop])
+        if raw.dtype.kind in "iu":  # integer values survive the trip through [0, 1] exactly
+            np.testing.assert_array_equal(raw, whole.source_values())
+
+
+def test_a_nii_gz_is_read_from_its_own_bytes_beside_a_nii_of_the_same_name(tmp_path):
+    """SimpleITK's NIfTI reader opened ``x.nii`` when asked for ``x.nii.gz`` if both existed."""
+    io.save(_cine(seed=1), tmp_path / "x.nii")
+    packed = io.save(_cine(seed=2), tmp_path / "x.nii.gz")
+    with open_source(packed) as source:
+        np.testing.assert_array_equal(source.read(0, 30), _cine(seed=2).frames)
+    np.testing.assert_array_equal(io.load(packed).frames, _cine(seed=2).frames)
+
+
+def test_load_reads_a_16_bit_file_once(tmp_path, monkeypatch):
+    """Streamed, the value range takes a pass of its own; read whole, it comes from the values read."""
+    from monai_despeckle.io.nifti.reader import NiftiSource
+
+    path = io.save(_cine(dtype="uint16"), tmp_path / "cine.nii.gz")
+    passes = []
+    values = NiftiSource._values
+    monkeypatch.setattr(
+        NiftiSource, "_values", lambda self, *args: passes.append(args) or values(self, *args)
+    )
+    image = io.load(path)
+    assert len(passes) == 1 and image.intensity == IntensityMapping.for_array(image.source_values())
+    with open_source(path) as source:
+        list(source.iter_chunks(CHUNK))
+    assert len(passes) == 3  # the range pass, then the frames
+
+
+def test_an_in_memory_source_keeps_the_images_own_mapping():
+    image = UltrasoundImage(
+        np.full((2, 3, 4), 0.5, np.float32), intensity=IntensityMapping("uint8", 10.0, 200.0)
+    )
+    source = InMemorySource(image)
+    assert source.header.intensity == IntensityMapping("uint8", 10.0, 200.0)
+    np.testing.assert_array_equal(source.read(0, 2, unit=False), np.full((2, 3, 4), 105, np.uint8))

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from monai_despeckle.errors import DespeckleError
-from monai_despeckle.options import DEFAULT_EVAL_SIZE, phantom_kind
+from monai_despeckle.options import DEFAULT_EVAL_SIZE
 
 HELP = "benchmark despeckling methods on real or simulated images (metrics, tables, figures)"
 
@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         required=True,
-        help="folder of images (directly or in images/), or phantoms:breast / phantoms:carotid",
+        help="folder of images (directly or in images/), "
+        "or phantoms:breast / phantoms:carotid / phantoms:mixed",
     )
     parser.add_argument("--split", help="keep only this key of the split file (e.g. val)")
     parser.add_argument("--split-file", type=Path, help="split JSON (default: DATA/split.json)")
@@ -73,9 +74,9 @@ def parse_noise(spec: str) -> list[float]:
     return values
 
 
-def _command_line(args: argparse.Namespace) -> str:
-    """The canonical command line of this run (for the report)."""
-    synthetic_noise = not (phantom_kind(args.data) is not None or args.no_reference)
+def _command_line(args: argparse.Namespace, simulated: bool) -> str:
+    """The canonical command line of this run (for the report); ``simulated``: the data are phantoms."""
+    synthetic_noise = not (simulated or args.no_reference)
     parts = ["monai-despeckle", "evaluate", "--data", str(args.data)]
     for flag, value in (
         ("--split", args.split),
@@ -104,9 +105,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, args.overwrite)
     methods = create_methods(args.methods)  # unknown names fail before the data set is built
     variances = None
-    simulated = phantom_kind(args.data) is not None
-    if simulated and args.noise not in (DEFAULT_NOISE, "physics"):
-        logger.info("phantoms carry their own physics speckle: --noise %s is ignored", args.noise)
     data, title = load_eval_set(
         args.data,
         size=args.size,
@@ -116,11 +114,14 @@ def run(args: argparse.Namespace) -> int:
         split_file=args.split_file,
         no_reference=args.no_reference,
     )
+    simulated = data.mode == "simulated"
+    if simulated and args.noise not in (DEFAULT_NOISE, "physics"):
+        logger.info("phantoms carry their own physics speckle: --noise %s is ignored", args.noise)
     if not (simulated or args.no_reference):
         variances = parse_noise(args.noise)
     scale = "native" if args.native else "auto"
     result = evaluate(data, methods, variances, seed=args.seed, n_examples=args.examples, scale=scale)
     config = {key: value for key, value in vars(args).items() if not key.startswith("_")}
-    files = write_report(result, args.out, args.overwrite, title, _command_line(args), config)
+    files = write_report(result, args.out, args.overwrite, title, _command_line(args, simulated), config)
     print(f"wrote {len(result.rows)} result rows to {args.out}: {', '.join(p.name for p in files)}")
     return 0

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from monai_despeckle.options import PHANTOM_FAMILIES
+
 HELP = "simulate breast or carotid ultrasound phantoms (speckled, clean, labels) with a MONAI datalist"
 
-KINDS = ("breast", "carotid")
 LESIONS = ("random", "benign", "malignant", "cyst", "none")
 VIEWS = ("transverse", "longitudinal")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``simulate``."""
-    parser.add_argument("--kind", required=True, choices=KINDS, help="phantom family")
+    parser.add_argument("--kind", required=True, choices=PHANTOM_FAMILIES, help="phantom family")
     parser.add_argument("--n", type=int, required=True, help="number of phantoms to write")
     parser.add_argument("--out", type=Path, required=True, help="output folder (must not exist or be empty)")
     parser.add_argument("--size", type=int, default=256, help="image size in pixels (default %(default)s)")

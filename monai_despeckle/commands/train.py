@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         required=True,
         help="training data: a folder of images with split.json, a simulated data set "
-        "(monai-despeckle simulate), or phantoms:breast / phantoms:carotid / phantoms:mixed",
+        "(monai-despeckle simulate), or phantoms:breast / phantoms:carotid / phantoms:mixed; "
+        "join several with + (e.g. ../shared/data/busi+phantoms:mixed)",
     )
     parser.add_argument("--out", type=Path, required=True, help="the new bundle folder (must not exist)")
     add_training_options(parser)

@@ -23,8 +23,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from monai_despeckle.bundle_format import METADATA_FILE
+from monai_despeckle.data.sources import PhantomSource, parse_sources
 from monai_despeckle.engines.data import (
-    SOURCE_SEPARATOR,
     DataLists,
     self_supervised_transform,
 )
@@ -33,7 +33,6 @@ from monai_despeckle.engines.workflow import pair_transform, training_datalists
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
-from monai_despeckle.options import phantom_kind
 from monai_despeckle.runtime.scale import GRAIN_KEY, PERCENTILES, GrainRange, TrainedGrain
 
 __all__ = ["DEFAULT_SAMPLES", "bundle_training_grain", "record_training_grain", "training_grain"]
@@ -86,8 +85,7 @@ def training_grain(
         lateral.append(grain.lateral_px)
     if not axial:
         raise InvalidParameterError(f"no training input of {config.data} has measurable speckle")
-    parts = str(config.data).split(SOURCE_SEPARATOR)
-    phantoms_only = all(phantom_kind(part.strip()) is not None for part in parts)
+    phantoms_only = all(isinstance(source, PhantomSource) for source in parse_sources(config.data))
     return TrainedGrain(
         axial=_percentiles(axial),
         lateral=_percentiles(lateral),

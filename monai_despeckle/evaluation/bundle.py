@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from monai_despeckle.errors import DespeckleError
+from monai_despeckle.data.sources import SOURCE_SEPARATOR, PhantomSource, parse_sources
+from monai_despeckle.errors import DespeckleError, InvalidParameterError
 from monai_despeckle.evaluation.datasets import EvalSet, folder_set, simulated_set
 from monai_despeckle.evaluation.output import check_output_dir, write_report
 from monai_despeckle.evaluation.runner import EvalResult, evaluate
-from monai_despeckle.options import DEFAULT_EVAL_SIZE, phantom_kind
+from monai_despeckle.options import DEFAULT_EVAL_SIZE
 from monai_despeckle.resolver import create_method, create_methods, find_bundle
 
 __all__ = ["DEFAULT_BASELINES", "SEED_VARIANCES", "evaluate_bundle", "load_eval_set"]
@@ -39,10 +40,11 @@ def load_eval_set(
     """The evaluation set named by ``data`` and a title for its report.
 
     Args:
-        data: ``phantoms:breast`` / ``phantoms:carotid`` (phantoms with physics speckle and clean
-            reference; ``sim:`` also accepted),
-            or a folder of real images: clean references that get synthetic speckle, or, with
-            ``no_reference``, noisy inputs scored with no-reference metrics inside their masks.
+        data: one source (:mod:`monai_despeckle.data.sources`): ``phantoms:breast`` /
+            ``phantoms:carotid`` / ``phantoms:mixed`` (phantoms with physics speckle and clean
+            reference; ``sim:`` also accepted), or a folder of real images: clean references
+            that get synthetic speckle, or, with ``no_reference``, noisy inputs scored with
+            no-reference metrics inside their masks.
         size: square frame side (default 128; native size for ``no_reference``; 0 = native).
         n: number of phantoms (default 20) or the first ``n`` images of a folder.
         seed: seed of the phantoms (the synthetic noise seed is given to ``evaluate``).
@@ -54,14 +56,17 @@ def load_eval_set(
         raise DespeckleError(f"n must be at least 1; got {n}")
     if size is not None and size < 0:
         raise DespeckleError(f"size must be positive (or 0 for native); got {size}")
-    spec = str(data)
-    kind = phantom_kind(spec)
-    if kind is not None:
-        phantoms = simulated_set(kind, size=size or DEFAULT_SIZE, n=n or DEFAULT_PHANTOMS, seed=seed)
-        return phantoms, f"Evaluation on simulated {kind} phantoms"
+    sources = parse_sources(data)
+    if len(sources) > 1:
+        joined = f"several joined by {SOURCE_SEPARATOR!r}"
+        raise InvalidParameterError(f"evaluate takes one data source, not {joined}: {data}")
+    source = sources[0]
+    if isinstance(source, PhantomSource):
+        phantoms = simulated_set(source.kind, size=size or DEFAULT_SIZE, n=n or DEFAULT_PHANTOMS, seed=seed)
+        return phantoms, f"Evaluation on simulated {source.kind} phantoms"
     side = size if size is not None else (None if no_reference else DEFAULT_SIZE)
-    images = folder_set(spec, side or None, no_reference, split=split, split_file=split_file, n=n)
-    return images, f"Evaluation on {Path(spec).name}" + (f" ({split} split)" if split else "")
+    images = folder_set(source.folder, side or None, no_reference, split=split, split_file=split_file, n=n)
+    return images, f"Evaluation on {source.folder.name}" + (f" ({split} split)" if split else "")
 
 
 def evaluate_bundle(
@@ -101,8 +106,8 @@ def evaluate_bundle(
     bundle = find_bundle(bundle_root, kind="despeckle")
     model = create_method(bundle.path)  # verified weights; errors name the bundle
     check_output_dir(output_dir, overwrite)
-    split = None if phantom_kind(data) is not None else split
     eval_set, title = load_eval_set(data, size=size, n=n, seed=seed, split=split, no_reference=no_reference)
+    split = None if eval_set.mode == "simulated" else split  # phantoms have no split
     methods = {model.name: model, **create_methods([b for b in baselines if b != model.name])}
     names = list(methods)
     result = evaluate(eval_set, methods, list(variances), seed=seed, progress=progress)

@@ -58,9 +58,11 @@ def comparison_figure(
         frames = {"input": example.noisy, "reference": example.reference, **example.outputs}
         for k, name in enumerate(panels):
             ax = axes[index * rows_per_image + k // ncols][k % ncols]
+            frame = frames.get(name)
+            if frame is None:  # e.g. no reference for this image while others have one: a blank panel
+                ax.set_title(f"{name}: none", fontsize=8)
+                continue
             ax.set_axis_on()
-            frame = frames[name]
-            assert frame is not None  # "reference" is a panel only when the examples have one
             shown = _crop(frame, example.focus, max_side)
             ax.imshow(shown, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_xticks([])

@@ -1,31 +1,33 @@
-"""Read and write whole images by file suffix: :func:`load` and :func:`save`.
+"""The four entry points, each through the format registry (:mod:`monai_despeckle.io.registry`).
 
-Streaming a long file chunk by chunk is :mod:`monai_despeckle.io.streaming`; both go through the
-same format registry (:mod:`monai_despeckle.io.registry`).
+:func:`open_source` opens a file's one :class:`~monai_despeckle.io.source.FrameSource`;
+:func:`load` is that source read whole. :func:`open_sink` opens the format's
+:class:`~monai_despeckle.io.sink.FrameSink`; :func:`save` is that sink given every frame at once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from monai_despeckle.errors import OutputPathError
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.registry import format_for_input, format_for_output
-from monai_despeckle.io.safe_write import staged_output
+from monai_despeckle.io.sink import FrameSink
+from monai_despeckle.io.source import FrameSource
 from monai_despeckle.io.validation import check_input_path, check_savable, reading
 
-__all__ = ["load", "save"]
+__all__ = ["load", "open_sink", "open_source", "save"]
 
 
-def load(path: str | Path) -> UltrasoundImage:
-    """Read an image file or a folder of frames.
+def open_source(path: str | Path) -> FrameSource:
+    """Open an image file or frames folder: its header now, its frames on demand.
 
     Args:
         path: a file with a supported suffix (see :data:`SUPPORTED_SUFFIXES`), a DICOM file with
             any name, or a folder of PNG/JPEG/TIFF/BMP frames (read as a cine).
 
     Returns:
-        The image with ``source`` set and ``metadata["format"]`` naming the format.
+        A :class:`FrameSource` whose header has ``source`` (absolute) and ``metadata["format"]``
+        set; ``streaming`` is False where the format had to be decoded whole.
 
     Raises:
         DespeckleError: a subclass naming the file: :class:`InputNotFoundError`,
@@ -36,10 +38,28 @@ def load(path: str | Path) -> UltrasoundImage:
     path = check_input_path(path).absolute()  # absolute: the input guard must survive a chdir
     fmt = format_for_input(path)
     with reading(path, f"{fmt.name} file"):
-        image = fmt.read(path)
-    image.source = path
-    image.metadata["format"] = fmt.name
-    return image
+        return fmt.open(path).named(fmt.name)
+
+
+def load(path: str | Path) -> UltrasoundImage:
+    """Read an image file or a folder of frames.
+
+    Args:
+        path: a file with a supported suffix (see :data:`SUPPORTED_SUFFIXES`), a DICOM file with
+            any name, or a folder of PNG/JPEG/TIFF/BMP frames (read as a cine).
+
+    Returns:
+        :meth:`FrameSource.read_all` of :func:`open_source`: the image with ``source`` set and
+        ``metadata["format"]`` naming the format; its size is checked from the header first.
+
+    Raises:
+        DespeckleError: a subclass naming the file: :class:`InputNotFoundError`,
+            :class:`~monai_despeckle.errors.UnsupportedFormatError`,
+            :class:`~monai_despeckle.errors.CorruptFileError` (empty, truncated, undecodable) or
+            :class:`~monai_despeckle.errors.InvalidImageError` (no pixels, >4-D, NaN/Inf...).
+    """
+    with open_source(path) as source:
+        return source.read_all()
 
 
 def save(image: UltrasoundImage, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -66,12 +86,27 @@ def save(image: UltrasoundImage, path: str | Path, *, overwrite: bool = False) -
     path = Path(path)
     fmt = format_for_output(path)
     check_savable(image, path)
-    fmt.check(image, path)
-    protected = [image.source] if image.source is not None else []
-    protected += [Path(p) for p in image.metadata.get("source_files", [])]
-    with staged_output(path, protected=protected, overwrite=overwrite) as staging_path:
-        try:
-            fmt.write(image, staging_path)
-        except (OSError, RuntimeError) as err:  # disk full, permissions, ITK writer errors
-            raise OutputPathError(f"could not write {fmt.name} file ({err})", path) from err
+    with fmt.sink(path, image, fmt, overwrite=overwrite) as sink:
+        sink.write(image.frames)
     return path
+
+
+def open_sink(path: str | Path, header: UltrasoundImage, *, overwrite: bool = False) -> FrameSink:
+    """A chunked writer for ``path`` (format from its suffix; a folder or no suffix: PNG frames).
+
+    Use it as a context manager; see :class:`FrameSink`.
+
+    Args:
+        path: the output.
+        header: geometry, kind, intensity mapping and metadata of the output, usually
+            ``source.header``; its ``source`` (and any companion files) are never overwritten.
+        overwrite: replace an existing output.
+
+    Raises:
+        UnsupportedFormatError: unknown suffix, or the format cannot hold the image (several frames
+            into a PNG...), before anything is written.
+        OutputPathError: when entering the block, if the output is the input or exists.
+    """
+    path = Path(path)
+    fmt = format_for_output(path)
+    return fmt.sink(path, header, fmt, overwrite=overwrite)

@@ -1,4 +1,5 @@
-"""A folder of frame images (PNG/JPEG/TIFF/BMP) read as one cine loop, and written as one.
+"""A folder of frame images (PNG/JPEG/TIFF/BMP) read as one cine loop, and written as one, a frame
+file at a time.
 
 Frames are ordered by natural sort of their file names (``frame_2`` before ``frame_10``); other
 files (sidecars, thumbnails, hidden files) are ignored. Writing produces ``frame_00000.png``,
@@ -8,15 +9,16 @@ files (sidecars, thumbnails, hidden files) are ignored. Writing produces ``frame
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from monai_despeckle import budget
 from monai_despeckle.errors import InvalidImageError
 from monai_despeckle.io import raster
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
-from monai_despeckle.io.validation import image_from_values
+from monai_despeckle.io.sink import FrameSink
+from monai_despeckle.io.source import FrameSource, placeholder_frames
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 FRAME_NAME = "frame_{index:05d}.png"
@@ -37,44 +39,64 @@ def frame_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda entry: natural_key(entry.name))
 
 
-def read(folder: Path) -> UltrasoundImage:
-    """Read every frame file of ``folder`` as a cine ``[T, H, W]`` (frame time unknown).
+def _frame(file: Path) -> np.ndarray:
+    values = raster.read_values(file)
+    if values.shape[0] != 1:
+        raise InvalidImageError(f"holds {values.shape[0]} frames; a frames folder needs one a file", file)
+    return values
+
+
+def open_source(folder: Path) -> FramesFolderSource:
+    """Open every frame file of ``folder`` as a cine ``[T, H, W]`` (frame time unknown).
 
     Raises:
-        InvalidImageError: no frame files, a file holding several frames, or frames that differ in
-            size or pixel type (the offending file is named).
-        CorruptFileError: a frame file cannot be decoded.
+        InvalidImageError: no frame files, or the first holds several frames.
+        CorruptFileError: the first frame file cannot be decoded.
     """
     files = frame_files(folder)
     if not files:
         raise InvalidImageError(f"folder holds no frame images ({', '.join(FRAME_SUFFIXES)})", folder)
-    frames: list[np.ndarray] = []
-    for file in files:
-        values = raster.read_values(file)
-        if not frames:  # the whole cine will be held: refuse it from the first frame's size
-            height, width = values.shape[1:]
-            budget.check_whole_image(len(files), height, width, values.dtype, folder, streamable=True)
-        if values.shape[0] != 1:
-            raise InvalidImageError(f"holds {values.shape[0]} frames; a frames folder needs one a file", file)
-        if frames and (values.shape != frames[0].shape or values.dtype != frames[0].dtype):
-            raise InvalidImageError(
-                f"frame is {values.shape[1:]} {values.dtype} but {files[0].name} is "
-                f"{frames[0].shape[1:]} {frames[0].dtype}; all frames must match",
-                file,
-            )
-        frames.append(values)
-    stack = np.concatenate(frames, axis=0)
-    return image_from_values(
-        stack,
-        folder,
+    first = _frame(files[0])
+    header = UltrasoundImage(
+        frames=placeholder_frames(len(files), *first.shape[1:]),
         kind=ImageKind.CINE if len(files) > 1 else ImageKind.IMAGE,
         metadata={"spacing_source": "default", "frame_files": [file.name for file in files]},
+        source=folder,
     )
+    return FramesFolderSource(header, files, first.dtype)
 
 
-def write(image: UltrasoundImage, folder: Path) -> None:
-    """Write each frame as ``frame_NNNNN.png`` in a new ``folder``."""
-    folder.mkdir()
-    for index in range(image.num_frames):
-        frame = UltrasoundImage(image.frames[index : index + 1], intensity=image.intensity)
-        raster.write(frame, folder / FRAME_NAME.format(index=index))
+class FramesFolderSource(FrameSource):
+    """The frame files of a folder, read one file per frame (see :func:`open_source`)."""
+
+    def __init__(self, header: UltrasoundImage, files: list[Path], dtype: np.dtype) -> None:
+        super().__init__(header, dtype)
+        self.files = files
+
+    def _values(self, start: int, stop: int, chunk_frames: int) -> Iterator[np.ndarray]:
+        """Raises InvalidImageError naming a file whose frame differs from the first in size or type."""
+        for first in range(start, stop, chunk_frames):
+            chunk = []
+            for file in self.files[first : min(stop, first + chunk_frames)]:
+                values = _frame(file)
+                if values.shape[1:] != self.frame_shape or values.dtype != self.dtype:
+                    raise InvalidImageError(
+                        f"frame is {values.shape[1:]} {values.dtype} but {self.files[0].name} is "
+                        f"{self.frame_shape} {self.dtype}; all frames must match",
+                        file,
+                    )
+                chunk.append(values)
+            yield np.concatenate(chunk, axis=0)
+
+
+class FramesFolderSink(FrameSink):
+    """Write ``frame_NNNNN.png`` files into a new folder as the frames come."""
+
+    def _open(self, staging: Path) -> None:
+        staging.mkdir()
+        self._folder = staging
+
+    def _write(self, frames: np.ndarray) -> None:
+        for offset, frame in enumerate(frames):
+            image = UltrasoundImage(frame[None], intensity=self.header.intensity)
+            raster.write(image, self._folder / FRAME_NAME.format(index=self.written + offset))

@@ -1,27 +1,33 @@
-"""NIfTI, NRRD and MetaImage (.mha/.mhd) via SimpleITK, geometry included.
+"""NRRD and MetaImage (.mha/.mhd) via SimpleITK, geometry included; NIfTI's header geometry too.
+
+SimpleITK decodes these files whole, so their source is an :class:`InMemorySource`. The NIfTI
+reader (:mod:`monai_despeckle.io.nifti.reader`) takes its geometry, kind and frame time from the
+same header rules here, and lets SimpleITK decode the NIfTI files it does not stream.
 
 SimpleITK indexes a 3-D image as ``(x, y, z)`` while its numpy view is ``[z, y, x]``; our frames
 are that numpy view, so the geometry is reversed axis by axis: ``spacing = (sz, sy, sx)`` and the
 direction's columns are ITK's columns in reverse order. Origins are LPS millimetres in both.
 
-Cines: NIfTI writes them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti`); NRRD and
-MetaImage write a 3-D image plus two key/value fields (``monai_despeckle_kind``,
+Cines: NIfTI stores them as ``[X, Y, 1, T]`` (see :mod:`monai_despeckle.io.nifti.rules`); NRRD and
+MetaImage store a 3-D image plus two key/value fields (``monai_despeckle_kind``,
 ``monai_despeckle_frame_time_ms``) that ITK, pynrrd and Slicer keep as plain metadata.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from monai_despeckle import budget
 from monai_despeckle.errors import CorruptFileError, InvalidImageError
-from monai_despeckle.io import nifti, nifti_header
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.nifti import rules as nifti
+from monai_despeckle.io.source import InMemorySource
 from monai_despeckle.io.validation import image_from_values
 
 KIND_KEY = "monai_despeckle_kind"
@@ -126,59 +132,98 @@ def _kind_and_frame_time(
     return ImageKind.VOLUME, None
 
 
-def read(path: Path) -> UltrasoundImage:
-    """Read a NIfTI/NRRD/MetaImage file with its geometry.
+def header_fields(reader: sitk.ImageFileReader, path: Path) -> dict[str, Any]:
+    """Geometry (array order), kind, frame time and metadata from a reader that read the header.
 
     Raises:
-        CorruptFileError: the header or data cannot be read (including a truncated NIfTI).
-        InvalidImageError: more than 4 dimensions, zero size, or non-finite values.
+        InvalidImageError: a 4-D image with both a z and a t extent.
     """
-    if nifti.is_nifti(path):
-        nifti_header.check_file(path)  # before ITK, which repairs some lying headers silently
-    reader = read_information(path)
+    size = tuple(reader.GetSize())
+    header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
+    kind, frame_time_ms = _kind_and_frame_time(size, header, path)
+    spacing, origin, direction = _spatial_geometry(reader)
+    if kind is not ImageKind.VOLUME:
+        spacing[2] = 1.0  # leading axis of a cine or single image carries no physical step
+    return {
+        "spacing": tuple(spacing[::-1]),
+        "origin": tuple(origin),
+        "direction": direction[:, ::-1],
+        "kind": kind,
+        "frame_time_ms": frame_time_ms,
+        "metadata": {
+            "spacing_source": "header",
+            "itk_header": header,
+            "source_files": [str(file) for file in companion_files(path)],
+        },
+    }
+
+
+def checked_size(reader: sitk.ImageFileReader, path: Path) -> tuple[int, ...]:
+    """The ITK size ``(x, y, ...)`` the header declares, refused beyond 4-D or without pixels."""
     size = tuple(reader.GetSize())
     if len(size) > MAX_DIMENSION:
         raise InvalidImageError(f"{len(size)}-D image of size {size}; at most 4-D is supported", path)
     if 0 in size:
         raise InvalidImageError(f"image has no pixels (size {size})", path)
+    return size
+
+
+def decode(
+    reader: sitk.ImageFileReader,
+    path: Path,
+    *,
+    streamable: bool = False,
+    before_decoding: Callable[[dict[str, str]], None] | None = None,
+) -> UltrasoundImage:
+    """Decode the whole image a reader describes, after checking its size against the budget.
+
+    Args:
+        reader: a reader that has read the header (:func:`read_information`).
+        path: the file.
+        streamable: the format also streams (named in the size error).
+        before_decoding: a check on the header's key/value fields, run after the size check.
+
+    Raises:
+        CorruptFileError: the data cannot be read.
+        InvalidImageError: more than 4 dimensions, zero size, a 3-D+t image, or non-finite values.
+    """
+    size = checked_size(reader, path)
     budget.check_whole_image(
         int(np.prod(size[2:], dtype=np.int64)) if len(size) > 2 else 1,
         size[1] if len(size) > 1 else 1,
         size[0],
         _pixel_dtype(reader),
         path,
-        streamable=nifti.is_nifti(path),
+        streamable=streamable,
     )
-    header = {key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}
-    if nifti.is_nifti(path):
-        nifti.check_finite(path, header)
-    kind, frame_time_ms = _kind_and_frame_time(size, header, path)
+    if before_decoding is not None:
+        before_decoding({key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()})
+    fields = header_fields(reader, path)
     try:
         with quiet_itk():
             image = reader.Execute()
     except RuntimeError as err:
         raise CorruptFileError(f"cannot read image data ({_itk_reason(err)})", path) from err
-    spacing, origin, direction = _spatial_geometry(image)
-    if kind is not ImageKind.VOLUME:
-        spacing[2] = 1.0  # leading axis of a cine or single image carries no physical step
     return image_from_values(
         sitk.GetArrayFromImage(image),
         path,
         vector_pixels=image.GetNumberOfComponentsPerPixel() > 1,
-        spacing=tuple(spacing[::-1]),
-        origin=tuple(origin),
-        direction=direction[:, ::-1],
-        kind=kind,
-        frame_time_ms=frame_time_ms,
-        metadata={
-            "spacing_source": "header",
-            "itk_header": header,
-            "source_files": [str(file) for file in companion_files(path)],
-        },
+        **fields,
     )
 
 
-def _is_planar(image: UltrasoundImage) -> bool:
+def open_source(path: Path) -> InMemorySource:
+    """Read a NRRD/MetaImage file whole with its geometry.
+
+    Raises:
+        CorruptFileError: the header or data cannot be read.
+        InvalidImageError: more than 4 dimensions, zero size, or non-finite values.
+        ImageTooLargeError: it would decode beyond the whole-image limit (checked first).
+    """
+    return InMemorySource(decode(read_information(path), path))
+
+
+def is_planar(image: UltrasoundImage) -> bool:
     """Whether a single frame can be written as a 2-D ITK image without losing geometry."""
     direction = image.direction
     return (
@@ -190,28 +235,13 @@ def _is_planar(image: UltrasoundImage) -> bool:
     )
 
 
-def to_itk(image: UltrasoundImage, *, time_axis: bool = False) -> sitk.Image:
-    """The image as a SimpleITK image in its source dtype.
-
-    Args:
-        image: frames and geometry to convert.
-        time_axis: write a cine as 4-D ``[X, Y, 1, T]`` with the frame interval (seconds, as ITK's
-            NIfTI writer expects) as the fourth spacing; 1.0 when unknown.
-    """
+def to_itk(image: UltrasoundImage) -> sitk.Image:
+    """The image as a SimpleITK image in its source dtype (2-D for a single frame in the z = 0 plane)."""
     values = image.source_values()
     spacing = np.asarray(image.spacing[::-1])  # (sx, sy, sz)
     origin = np.asarray(image.origin)
     direction = image.direction[:, ::-1]  # columns for ITK (x, y, z)
-    if time_axis:
-        itk_image = sitk.GetImageFromArray(values[:, None], isVector=False)
-        seconds = image.frame_time_ms / 1000.0 if image.frame_time_ms else 1.0
-        direction4 = np.eye(4)
-        direction4[:3, :3] = direction
-        itk_image.SetSpacing((*spacing, seconds))
-        itk_image.SetOrigin((*origin, 0.0))
-        itk_image.SetDirection(direction4.ravel())
-        return itk_image
-    if _is_planar(image):
+    if is_planar(image):
         itk_image = sitk.GetImageFromArray(values[0], isVector=False)
         itk_image.SetSpacing(spacing[:2])
         itk_image.SetOrigin(origin[:2])
@@ -229,18 +259,5 @@ def to_itk(image: UltrasoundImage, *, time_axis: bool = False) -> sitk.Image:
 
 
 def write(image: UltrasoundImage, path: Path) -> None:
-    """Write with SimpleITK (compressed NRRD/MetaImage; .nii.gz compressed, .nii not)."""
-    is_nifti = nifti.is_nifti(path)
-    cine = image.kind is ImageKind.CINE and image.num_frames > 1
-    itk_image = to_itk(image, time_axis=is_nifti and cine)
-    if is_nifti and cine and image.frame_time_ms is None:
-        # ITK would label the placeholder interval as seconds: write plain, fix the unit, compress.
-        plain = path.with_name(path.name.removesuffix(".gz") + ".plain.nii")
-        sitk.WriteImage(itk_image, str(plain), useCompression=False)
-        nifti.clear_time_unit(plain)
-        if path.name.lower().endswith(".gz"):
-            nifti.gzip_file(plain, path)
-        else:
-            plain.replace(path)
-        return
-    sitk.WriteImage(itk_image, str(path), useCompression=not path.name.lower().endswith(".nii"))
+    """Write a NRRD/MetaImage file with SimpleITK (compressed)."""
+    sitk.WriteImage(to_itk(image), str(path), useCompression=True)

@@ -28,6 +28,7 @@ from monai_despeckle.errors import (
     UnsupportedFormatError,
 )
 from monai_despeckle.io.image import ImageKind, IntensityMapping, UltrasoundImage, ValuesConvertedWarning
+from monai_despeckle.io.source import InMemorySource
 from monai_despeckle.io.validation import as_frames, image_from_values
 
 # Pillow modes that are first converted to a mode numpy understands as grey or RGB.
@@ -139,14 +140,14 @@ def _frame_values(frame: Image.Image, path: Path) -> np.ndarray:
     return as_frames(values, path, vector_pixels=values.ndim == 3)
 
 
-def read(path: Path) -> UltrasoundImage:
-    """Read a PNG/JPEG/TIFF/BMP file: one frame is an IMAGE, several (multi-page TIFF) a CINE."""
+def open_source(path: Path) -> InMemorySource:
+    """Read a PNG/JPEG/TIFF/BMP file whole: one frame is an IMAGE, several (multi-page TIFF) a CINE."""
     values = read_values(path)
     kind = ImageKind.IMAGE if values.shape[0] == 1 else ImageKind.CINE
     metadata: dict[str, object] = {"spacing_source": "default"}
     if is_bilevel(path):
         metadata[BILEVEL_KEY] = True
-    return image_from_values(values, path, kind=kind, metadata=metadata)
+    return InMemorySource(image_from_values(values, path, kind=kind, metadata=metadata))
 
 
 _FAMILY_BY_SUFFIX = {

@@ -1,51 +1,69 @@
-"""Which reader/writer handles which path: one table keyed by file suffix."""
+"""Which source and sink handle which path: one table keyed by file suffix."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from monai_despeckle.errors import UnsupportedFormatError
 from monai_despeckle.io import dicom, frames_folder, itk_formats, raster
 from monai_despeckle.io.image import UltrasoundImage
+from monai_despeckle.io.nifti import reader as nifti_reader
+from monai_despeckle.io.nifti import writer as nifti_writer
+from monai_despeckle.io.sink import FrameSink, WholeImageSink
+from monai_despeckle.io.source import FrameSource
 
 
 def _any_image(image: UltrasoundImage, path: Path) -> None:
     """Formats that store any [T, H, W] image need no extra check."""
 
 
+class SinkOpener(Protocol):
+    """``open(path, header, fmt, overwrite=...)``: a :class:`FrameSink` class or a function choosing one."""
+
+    def __call__(
+        self, path: Path, header: UltrasoundImage, fmt: Format, *, overwrite: bool = False
+    ) -> FrameSink: ...
+
+
 @dataclass(frozen=True)
 class Format:
-    """A file format family: its suffixes, reader, writer and pre-write check.
+    """A file format family: its suffixes, its one source and its one sink.
 
     Attributes:
         name: short name recorded in ``metadata["format"]``.
         suffixes: lower-case suffixes, compound ones included (``.nii.gz``).
-        read: ``read(path) -> UltrasoundImage``.
-        write: ``write(image, path)``; only ever called on a staging path.
+        open: ``open(path) -> FrameSource``: the header checked, frames read on demand (or decoded
+            whole for formats that cannot stream).
+        sink: opens the writer (:class:`FrameSink`) of an output in this format; what
+            :func:`~monai_despeckle.io.save` and :func:`~monai_despeckle.io.open_sink` write with.
+        write: ``write(image, path)`` for formats written whole (by :class:`WholeImageSink`), only
+            ever called on a staging path.
         check: ``check(image, path)`` raises before anything is written if the format cannot
             hold the image (e.g. several frames in a PNG).
     """
 
     name: str
     suffixes: tuple[str, ...]
-    read: Callable[[Path], UltrasoundImage]
-    write: Callable[[UltrasoundImage, Path], None]
+    open: Callable[[Path], FrameSource]
+    sink: SinkOpener = WholeImageSink
+    write: Callable[[UltrasoundImage, Path], None] | None = None
     check: Callable[[UltrasoundImage, Path], None] = _any_image
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("nifti", (".nii", ".nii.gz"), itk_formats.read, itk_formats.write),
-    Format("nrrd", (".nrrd", ".nhdr"), itk_formats.read, itk_formats.write),
-    Format("metaimage", (".mha", ".mhd"), itk_formats.read, itk_formats.write),
-    Format("dicom", dicom.DICOM_SUFFIXES, dicom.read, dicom.write),
-    Format("png", (".png",), raster.read, raster.write, raster.check_writable),
-    Format("jpeg", (".jpg", ".jpeg"), raster.read, raster.write, raster.check_writable),
-    Format("tiff", (".tif", ".tiff"), raster.read, raster.write, raster.check_writable),
-    Format("bmp", (".bmp",), raster.read, raster.write, raster.check_writable),
+    Format("nifti", (".nii", ".nii.gz"), nifti_reader.open_source, nifti_writer.NiftiSink),
+    Format("nrrd", (".nrrd", ".nhdr"), itk_formats.open_source, write=itk_formats.write),
+    Format("metaimage", (".mha", ".mhd"), itk_formats.open_source, write=itk_formats.write),
+    Format("dicom", dicom.DICOM_SUFFIXES, dicom.open_source, dicom.open_sink, dicom.write),
+    Format("png", (".png",), raster.open_source, write=raster.write, check=raster.check_writable),
+    Format("jpeg", (".jpg", ".jpeg"), raster.open_source, write=raster.write, check=raster.check_writable),
+    Format("tiff", (".tif", ".tiff"), raster.open_source, write=raster.write, check=raster.check_writable),
+    Format("bmp", (".bmp",), raster.open_source, write=raster.write, check=raster.check_writable),
 )
-FRAMES_FOLDER = Format("frames-folder", (), frames_folder.read, frames_folder.write)
+FRAMES_FOLDER = Format("frames-folder", (), frames_folder.open_source, frames_folder.FramesFolderSink)
 DICOM = next(fmt for fmt in FORMATS if fmt.name == "dicom")
 
 BY_SUFFIX: dict[str, Format] = {suffix: fmt for fmt in FORMATS for suffix in fmt.suffixes}

@@ -145,6 +145,15 @@ def check_savable(image: UltrasoundImage, path: str | Path) -> None:
     frames = np.asarray(image.frames)
     if frames.ndim != 3 or frames.size == 0:
         raise InvalidImageError(f"cannot save frames of shape {frames.shape}: need non-empty [T, H, W]", path)
+    check_unit_range(frames, path)
+
+
+def check_unit_range(frames: np.ndarray, path: str | Path) -> None:
+    """Refuse non-empty frames that hold NaN/Inf or lie outside [0, 1] (beyond round-off).
+
+    Raises:
+        InvalidImageError: naming the output ``path``.
+    """
     if not np.isfinite(frames).all():
         raise InvalidImageError("cannot save: frames contain NaN or infinite values", path)
     low, high = float(frames.min()), float(frames.max())

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,21 +35,15 @@ from monai.transforms import (
     RandScaleIntensityd,
 )
 
-from monai_despeckle.engines.data import DataLists
-from monai_despeckle.errors import InputNotFoundError, InvalidParameterError
-from monai_despeckle.evaluation.datasets import (
-    image_files,
-    mask_path,
-    read_frame,
-    read_mask,
-    resize_frame,
-    stem,
-)
+from monai_despeckle.data.folders import SPLIT_FILE, folder_images, required_mask, stem
+from monai_despeckle.data.frames import read_frame, read_mask, resize_frame
+from monai_despeckle.data.lists import DataLists
+from monai_despeckle.data.phantoms import simulator
+from monai_despeckle.data.sources import FolderSource, parse_source
+from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.segmentation.tasks import SegTask
+from monai_despeckle.simulation import label_map
 from monai_despeckle.transforms import RandSpeckleNoised
-
-if TYPE_CHECKING:
-    from monai_despeckle.simulation import PhantomSample
 
 __all__ = [
     "DespeckleImaged",
@@ -58,6 +52,7 @@ __all__ = [
     "acquisition_of",
     "phantom_entries",
     "segmentation_datalists",
+    "segmentation_folder",
     "segmentation_transform",
 ]
 
@@ -90,14 +85,11 @@ def _hold_out(names: Sequence[str], fraction: float, seed: int, separator: str) 
 
 
 def phantom_entries(task: SegTask, n: int, size: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` simulated phantoms of the task's family as in-memory ``{"image", "label", "name"}`` entries."""
-    from monai_despeckle.simulation import label_map, simulate_breast, simulate_carotid
+    """``n`` simulated phantoms of the task's family as in-memory ``{"image", "label", "name"}`` entries.
 
-    simulators: dict[str, Callable[..., PhantomSample]] = {
-        "breast": simulate_breast,
-        "carotid": simulate_carotid,
-    }
-    simulate = simulators[task.phantom_kind]
+    Phantom ``i`` has seed ``seed + i`` (the shipped segmenters were trained on these).
+    """
+    simulate = simulator(task.phantom_kind)
     entries = []
     for index in range(n):
         sample = simulate(size=size, seed=seed + index)
@@ -109,6 +101,16 @@ def phantom_entries(task: SegTask, n: int, size: int, seed: int) -> list[dict[st
             {"image": sample.bmode.astype(np.float32), "label": label, "name": f"phantom_{index:04d}"}
         )
     return entries
+
+
+def segmentation_folder(data: str | Path) -> Path:
+    """The folder of a segmentation data source: real images with masks (not phantoms, not a data set)."""
+    source = parse_source(data)
+    if not isinstance(source, FolderSource):
+        raise InvalidParameterError(
+            f"segmentation needs a folder of images with masks/<stem>_mask.png, not {source}"
+        )
+    return source.folder
 
 
 def segmentation_datalists(
@@ -136,23 +138,16 @@ def segmentation_datalists(
         phantom_size: their side in pixels.
         max_train: keep at most this many real training images, evenly spaced (tests).
     """
-    folder = Path(data)
-    if not folder.is_dir():
-        raise InputNotFoundError("segmentation data folder not found", folder)
+    folder = segmentation_folder(data)
     if not 0.0 < val_fraction < 1.0:
         raise InvalidParameterError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    split_path = Path(split_file) if split_file is not None else folder / "split.json"
-    files = image_files(folder, "train" if split_path.is_file() else None, split_path)
+    split_path = Path(split_file) if split_file is not None else folder / SPLIT_FILE
+    files = folder_images(folder, "train" if split_path.is_file() else None, split_path)
     if max_train is not None and len(files) > max_train:  # spread over the acquisitions
         files = files[:: math.ceil(len(files) / max_train)][:max_train]
-    entries = []
-    for path in files:
-        found = mask_path(path)
-        if found is None:
-            raise InputNotFoundError(
-                f"no mask for {path.name} (expected masks/{stem(path)}_mask.png)", folder
-            )
-        entries.append({"image": str(path), "label": str(found), "name": stem(path)})
+    entries = [
+        {"image": str(path), "label": str(required_mask(path, folder)), "name": stem(path)} for path in files
+    ]
     if len(entries) < 2:
         raise InvalidParameterError(f"{folder} has {len(entries)} training image(s); need at least 2")
     held = _hold_out([e["name"] for e in entries], val_fraction, seed, task.group_separator)

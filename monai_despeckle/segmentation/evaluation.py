@@ -30,13 +30,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from monai_despeckle.errors import InputNotFoundError, InvalidParameterError
-from monai_despeckle.evaluation.datasets import image_files, mask_path, read_frame, read_mask, stem
+from monai_despeckle.data.folders import SPLIT_FILE, folder_images, required_mask, stem
+from monai_despeckle.data.frames import read_frame, read_mask
+from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.evaluation.output import check_output_dir
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import UltrasoundImage
 from monai_despeckle.io.safe_write import staging_folder
 from monai_despeckle.resolver import list_bundles
+from monai_despeckle.segmentation.data import segmentation_folder
 from monai_despeckle.segmentation.segmenter import Segmenter
 from monai_despeckle.segmentation.statistics import mean_std, paired_comparison, segmentation_scores
 from monai_despeckle.segmentation.tasks import SegTask, get_task
@@ -100,17 +102,11 @@ def find_trained_segmenters(task: SegTask) -> dict[str, Path]:
 
 
 def _items(data: Path, split: str | None, n: int | None) -> list[tuple[str, Path, Path]]:
-    if not data.is_dir():
-        raise InputNotFoundError("segmentation evaluation data folder not found", data)
-    split_file = data / "split.json"
-    files = image_files(data, split if split_file.is_file() else None, split_file)
+    data = segmentation_folder(data)
+    split_file = data / SPLIT_FILE
+    files = folder_images(data, split if split_file.is_file() else None, split_file)
     files = files[:n] if n else files
-    items = []
-    for path in files:
-        found = mask_path(path)
-        if found is None:
-            raise InputNotFoundError(f"no mask for {path.name} (expected masks/{stem(path)}_mask.png)", data)
-        items.append((stem(path), path, found))
+    items = [(stem(path), path, required_mask(path, data)) for path in files]
     if not items:
         raise InvalidParameterError(
             f"no images to evaluate in {data}" + (f" (split {split!r})" if split else "")

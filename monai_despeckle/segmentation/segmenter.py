@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 
 from monai_despeckle import budget
 from monai_despeckle.bundle_format import DESPECKLER_CHECKSUM_KEY, BundleInfo, build_network
+from monai_despeckle.data.frames import resize_frame
 from monai_despeckle.errors import BundleError, InvalidImageError, InvalidParameterError
-from monai_despeckle.evaluation.datasets import resize_frame
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
 from monai_despeckle.resolver import despeckler_checksum, find_bundle

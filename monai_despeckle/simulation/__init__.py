@@ -9,7 +9,8 @@ B-mode and its speckle-free reference, with aligned masks (:class:`PhantomSample
 
 from monai_despeckle.simulation.breast import LESION_TYPES, breast_anatomy, simulate_breast
 from monai_despeckle.simulation.carotid import VIEWS, carotid_anatomy, simulate_carotid
-from monai_despeckle.simulation.dataset import LABEL_NAMES, PHANTOMS, label_map, sample_seed, write_dataset
+from monai_despeckle.simulation.dataset import write_dataset
+from monai_despeckle.simulation.families import LABEL_NAMES, PHANTOMS, label_map, sample_seed
 from monai_despeckle.simulation.grid import PixelGrid
 from monai_despeckle.simulation.sample import Anatomy, PhantomSample
 

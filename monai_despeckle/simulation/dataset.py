@@ -14,37 +14,11 @@ import numpy as np
 from monai_despeckle import __version__
 from monai_despeckle.errors import InvalidParameterError, OutputPathError
 from monai_despeckle.io.safe_write import check_writable, staging_folder
-from monai_despeckle.simulation.breast import simulate_breast
-from monai_despeckle.simulation.carotid import simulate_carotid
+from monai_despeckle.simulation.families import LABEL_NAMES, PHANTOMS, label_map, sample_seed
 from monai_despeckle.simulation.sample import PhantomSample, jsonable
-
-PHANTOMS: dict[str, Callable[..., PhantomSample]] = {
-    "breast": simulate_breast,
-    "carotid": simulate_carotid,
-}
-"""Phantom families by name: ``f(size, seed, **kwargs) -> PhantomSample``."""
-
-LABEL_NAMES: dict[str, tuple[str, ...]] = {
-    "breast": ("lesion",),
-    "carotid": ("lumen", "wall"),
-}
-"""Masks of each family, in label-map order (mask k has label value k + 1; 0 is background)."""
 
 FORMATS: dict[str, str] = {"nifti": ".nii.gz", "png": ".png"}
 MIN_SIZE = 32
-
-
-def sample_seed(seed: int, index: int) -> int:
-    """Seed of sample ``index`` of a data set: a hash of ``(seed, index)``, independent of its size."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
-
-
-def label_map(sample: PhantomSample) -> np.ndarray:
-    """uint8 ``[H, W]`` label map: 0 background, k + 1 inside the k-th mask of ``LABEL_NAMES``."""
-    labels = np.zeros(sample.shape, dtype=np.uint8)
-    for value, name in enumerate(LABEL_NAMES[sample.kind], start=1):
-        labels[sample.masks[name].astype(bool)] = value
-    return labels
 
 
 def write_dataset(

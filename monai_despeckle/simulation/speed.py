@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from monai_despeckle.simulation.dataset import PHANTOMS
+from monai_despeckle.simulation.families import PHANTOMS
 
 
 def phantoms_per_second(kind: str, size: int = 256, n: int = 40, warmup: int = 2, **phantom_kwargs) -> float:

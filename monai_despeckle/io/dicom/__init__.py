@@ -1,12 +1,13 @@
-"""DICOM ultrasound (and other image) files: reading with calibrated geometry, writing derived series."""
+"""DICOM ultrasound (and other image) files: one reader with calibrated geometry, one writer of derived
+series."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from monai_despeckle.io.dicom.geometry import UltrasoundRegionWarning
-from monai_despeckle.io.dicom.reader import read
-from monai_despeckle.io.dicom.writer import derived_dataset, write
+from monai_despeckle.io.dicom.reader import open_source
+from monai_despeckle.io.dicom.writer import derived_dataset, open_sink, write
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 _PREAMBLE_LENGTH = 128
@@ -27,6 +28,7 @@ __all__ = [
     "UltrasoundRegionWarning",
     "derived_dataset",
     "looks_like_dicom",
-    "read",
+    "open_sink",
+    "open_source",
     "write",
 ]

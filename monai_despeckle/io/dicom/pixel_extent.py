@@ -4,7 +4,7 @@ pydicom trusts the header: a Number of Frames of 0 reads as 1, a smaller one sil
 stored frames beyond it, surplus bytes are ignored, and a negative one fails deep inside numpy.
 For native (uncompressed) pixel data the bytes stored say exactly how many frames there are, so a
 header that disagrees is refused with both counts. Encapsulated (compressed) data is checked
-frame by frame when decoded (see :mod:`monai_despeckle.io.streaming.dicom`).
+frame by frame when decoded (see :mod:`monai_despeckle.io.dicom.reader`).
 """
 
 from __future__ import annotations
@@ -161,9 +161,15 @@ def check_extent(ds: Dataset, path: Path) -> PixelExtent:
     return extent
 
 
-def check_whole(extent: PixelExtent, path: Path) -> None:
-    """Refuse an image read whole that decodes beyond :func:`monai_despeckle.budget.whole_image_limit`."""
+def whole_dtype(extent: PixelExtent) -> np.dtype:
+    """The dtype one pixel decodes to (all its samples): what decoding the image whole costs."""
     itemsize = min(8, 1 << max(0, (extent.bits - 1).bit_length() - 3))  # 1, 2, 4 or 8 bytes
     base = np.dtype(f"f{itemsize}") if extent.keyword in _FLOAT_BITS else np.dtype(f"u{itemsize}")
-    dtype = np.dtype((base, (extent.samples,))) if extent.samples > 1 else base
-    budget.check_whole_image(extent.frames, extent.rows, extent.columns, dtype, path, streamable=True)
+    return np.dtype((base, (extent.samples,))) if extent.samples > 1 else base
+
+
+def check_whole(extent: PixelExtent, path: Path) -> None:
+    """Refuse an image read whole that decodes beyond :func:`monai_despeckle.budget.whole_image_limit`."""
+    budget.check_whole_image(
+        extent.frames, extent.rows, extent.columns, whole_dtype(extent), path, streamable=True
+    )

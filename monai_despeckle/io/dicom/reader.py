@@ -1,4 +1,11 @@
-"""Read single-frame and multi-frame DICOM images (ultrasound first) with pydicom.
+"""The DICOM reader: single-frame and multi-frame images (ultrasound first) with pydicom.
+
+The header is parsed with the pixel data left on disk (``dcmread(defer_size=...)``) and checked
+(SOP class, photometric interpretation, decoder, Number of Frames against the stored bytes) before
+any pixel is decoded. Frames are then decoded one by one with pydicom 3's
+:func:`pydicom.pixels.iter_pixels` (native and compressed transfer syntaxes alike), MONOCHROME1
+inverted, palette and colour reduced to grey, each frame on its own. Files without a Part 10
+header and Float Pixel Data, which ``iter_pixels`` does not read, are decoded whole.
 
 MONAI's DICOM reader is not used: it puts the frames of an ultrasound multi-frame file on the
 wrong axis and ignores the ultrasound calibration regions (MONAI issue 8265). Here Number of
@@ -9,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +24,18 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, get_decoder
+from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 
 from monai_despeckle.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError
 from monai_despeckle.io.dicom import geometry, pixel_extent, sop
+from monai_despeckle.io.dicom.pixel_extent import PixelExtent
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
-from monai_despeckle.io.validation import image_from_values
+from monai_despeckle.io.source import FrameSource, InMemorySource, placeholder_frames
+from monai_despeckle.io.validation import as_frames, image_from_values
 
 _PIXEL_KEYWORDS = pixel_extent.PIXEL_KEYWORDS
 PIXEL_KEYWORD_KEY = "dicom_pixel_keyword"  # metadata: which element held the pixels (float or not)
+DEFER_SIZE = "64 KB"  # elements larger than this (the pixel data) stay on disk until accessed
 
 
 def _invert_monochrome1(values: np.ndarray, ds: Dataset) -> np.ndarray:
@@ -63,12 +73,12 @@ _PHOTOMETRIC: dict[str, tuple[Callable[[np.ndarray, Dataset], np.ndarray], bool]
 def _parse(path: Path) -> Dataset | None:
     """Parse a Part 10 file, or a bare dataset without preamble/file meta (None if neither)."""
     try:
-        return pydicom.dcmread(path)
+        return pydicom.dcmread(path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
         pass
     # Some producers omit the 128-byte preamble and file meta; accept those only if the parsed
     # content really is a DICOM instance (has a SOP Class UID).
-    ds = pydicom.dcmread(path, force=True)
+    ds = pydicom.dcmread(path, force=True, defer_size=DEFER_SIZE)
     return ds if "SOPClassUID" in ds else None
 
 
@@ -114,27 +124,6 @@ def read_dataset(path: Path) -> Dataset:
     return ds
 
 
-def decode_frames(ds: Dataset, path: Path) -> tuple[np.ndarray, bool]:
-    """Pixels as ``[T, H, W]`` grey or ``[T, H, W, 3]`` RGB values, and whether they are colour.
-
-    Number of Frames, Rows and Columns are first checked against the stored bytes (see
-    :mod:`~monai_despeckle.io.dicom.pixel_extent`) and the decoded size against the limits.
-    """
-    extent = pixel_extent.check_extent(ds, path)
-    pixel_extent.check_whole(extent, path)
-    try:
-        values = ds.pixel_array
-    except Exception as err:  # decoders raise ValueError, RuntimeError, ... for corrupt data
-        raise CorruptFileError(f"cannot decode pixel data ({err})", path) from err
-    convert, is_color = _PHOTOMETRIC[str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()]
-    values = convert(values, ds)
-    if extent.frames == 1:
-        values = values[None]
-    if values.shape[0] != extent.frames:
-        raise CorruptFileError(f"pixel data holds {values.shape[0]} of {extent.frames} frames", path)
-    return values, is_color
-
-
 def _kind(ds: Dataset, num_frames: int, sop_class: str, frame_time: float | None) -> ImageKind:
     """Single frame: IMAGE. Several: CINE for ultrasound or timed frames, VOLUME when a slice
     spacing is given, else CINE (an untimed loop, e.g. from a folder of frames)."""
@@ -147,22 +136,23 @@ def _kind(ds: Dataset, num_frames: int, sop_class: str, frame_time: float | None
     return ImageKind.CINE
 
 
-def read(path: Path) -> UltrasoundImage:
-    """Read a DICOM image: frames on axis 0, spacing from ultrasound regions or Pixel Spacing.
+def _frame_by_frame(ds: Dataset) -> bool:
+    """Whether :func:`pydicom.pixels.iter_pixels` decodes this dataset: a Part 10 file with a
+    transfer syntax and (integer) Pixel Data."""
+    file_meta = getattr(ds, "file_meta", None)
+    return bool(file_meta and file_meta.get("TransferSyntaxUID") and "PixelData" in ds)
 
-    Frames hold the stored pixel values (MONOCHROME1 inverted, colour reduced to grey); the
-    Modality LUT (Rescale Slope/Intercept) is not applied but is carried over when saving, so
-    it stays valid. ``metadata`` gets ``"dicom"`` (the header without pixel data, for saving a
-    derived series), ``"spacing_source"``, ``"ultrasound_regions"``, ``"sop_class"`` and
-    ``"photometric"``.
+
+def _header(ds: Dataset, num_frames: int, path: Path) -> UltrasoundImage:
+    """Geometry, kind, frame time and metadata (the header without pixel data); placeholder frames.
+
+    ``metadata`` gets ``"dicom"`` (the header without pixel data, for saving a derived series),
+    ``"spacing_source"``, ``"ultrasound_regions"``, ``"sop_class"`` and ``"photometric"``.
     """
-    ds = read_dataset(path)
-    values, is_color = decode_frames(ds, path)
     row_mm, column_mm, spacing_source = geometry.in_plane_spacing(ds, path)
     frame_time = geometry.frame_time_ms(ds)
     sop_class = str(ds.get("SOPClassUID", ""))
-    kind = _kind(ds, values.shape[0], sop_class, frame_time)
-    step = geometry.slice_spacing(ds) if kind is ImageKind.VOLUME else 1.0
+    kind = _kind(ds, num_frames, sop_class, frame_time)
     origin, direction = geometry.patient_position(ds)
     metadata: dict[str, Any] = {
         "spacing_source": spacing_source,
@@ -171,18 +161,113 @@ def read(path: Path) -> UltrasoundImage:
         "photometric": str(ds.get("PhotometricInterpretation", "")),
         PIXEL_KEYWORD_KEY: pixel_extent.pixel_keyword(ds),
     }
+    header = copy.deepcopy(ds)  # the pixel data is still on disk (deferred) or small
     for keyword in _PIXEL_KEYWORDS:
-        if keyword in ds:
-            delattr(ds, keyword)
-    metadata["dicom"] = copy.deepcopy(ds)
-    return image_from_values(
-        values,
-        path,
-        vector_pixels=is_color,
-        spacing=(step, row_mm, column_mm),
+        if keyword in header:
+            delattr(header, keyword)
+    metadata["dicom"] = header
+    return UltrasoundImage(
+        frames=placeholder_frames(num_frames, int(ds.Rows), int(ds.Columns)),
+        spacing=(geometry.slice_spacing(ds) if kind is ImageKind.VOLUME else 1.0, row_mm, column_mm),
         origin=origin,
         direction=direction,
         kind=kind,
         frame_time_ms=frame_time if kind is ImageKind.CINE else None,
         metadata=metadata,
+        source=path,
     )
+
+
+def open_source(path: Path) -> FrameSource:
+    """Open a DICOM image: frames on axis 0, spacing from ultrasound regions or Pixel Spacing.
+
+    Frames hold the stored pixel values (MONOCHROME1 inverted, colour reduced to grey); the
+    Modality LUT (Rescale Slope/Intercept) is not applied but is carried over when saving, so
+    it stays valid.
+
+    Raises:
+        DespeckleError: corrupt, unsupported, no pixels, a header that disagrees with its data, or
+            (decoded whole) too large an image.
+    """
+    ds = read_dataset(path)
+    extent = pixel_extent.check_extent(ds, path)
+    header = _header(ds, extent.frames, path)
+    if _frame_by_frame(ds):
+        return DicomSource(header, path, ds, extent)
+    pixel_extent.check_whole(extent, path)
+    try:
+        values = ds.pixel_array
+    except Exception as err:  # decoders raise ValueError, RuntimeError, ... for corrupt data
+        raise CorruptFileError(f"cannot decode pixel data ({err})", path) from err
+    convert, is_color = _PHOTOMETRIC[str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()]
+    values = convert(values, ds)
+    if extent.frames == 1:
+        values = values[None]
+    if values.shape[0] != extent.frames:
+        raise CorruptFileError(f"pixel data holds {values.shape[0]} of {extent.frames} frames", path)
+    fields = {
+        name: getattr(header, name) for name in ("spacing", "origin", "direction", "kind", "frame_time_ms")
+    }
+    image = image_from_values(values, path, vector_pixels=is_color, metadata=header.metadata, **fields)
+    return InMemorySource(image, streamable=True)
+
+
+class DicomSource(FrameSource):
+    """The frames of a DICOM Part 10 file, decoded one by one (see the module docstring).
+
+    Args:
+        header: geometry and metadata (placeholder frames).
+        path: the file.
+        dataset: the parsed header, pixel data left on disk (palette LUTs stay readable).
+        extent: what the header declares about the pixel data.
+    """
+
+    def __init__(self, header: UltrasoundImage, path: Path, dataset: Dataset, extent: PixelExtent) -> None:
+        self._file = path
+        self._dataset = dataset
+        photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+        self._convert, self._is_color = _PHOTOMETRIC[photometric]
+        self._warned: set[str] = set()
+        frames = self._frames([0])  # the grey values' dtype, from the first frame
+        first = next(frames)
+        frames.close()
+        super().__init__(header, first.dtype, pixel_extent.whole_dtype(extent))
+
+    def _grey(self, frame: np.ndarray) -> np.ndarray:
+        """One decoded frame → ``[1, H, W]`` grey source values, as a whole-image decode gives."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = as_frames(
+                self._convert(frame, self._dataset)[None], self._file, vector_pixels=self._is_color
+            )
+        for warning in caught:  # report a conversion warning once per file, not once per frame
+            if str(warning.message) not in self._warned:
+                self._warned.add(str(warning.message))
+                warnings.warn(warning.message, warning.category, stacklevel=4)
+        return values
+
+    def _frames(self, indices: list[int] | None = None) -> Generator[np.ndarray, None, None]:
+        frames = iter_pixels(self._file, indices=indices)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except Exception as err:  # decoders raise many types for corrupt or truncated data
+                raise CorruptFileError(f"cannot decode pixel data ({err})", self._file) from err
+            yield self._grey(frame)
+
+    def _values(self, start: int, stop: int, chunk_frames: int) -> Iterator[np.ndarray]:
+        whole = start == 0 and stop == self.num_frames
+        pending: list[np.ndarray] = []
+        count = 0
+        for frame in self._frames(None if whole else list(range(start, stop))):
+            pending.append(frame)
+            count += 1
+            if len(pending) == chunk_frames:
+                yield np.concatenate(pending, axis=0)
+                pending = []
+        if pending:
+            yield np.concatenate(pending, axis=0)
+        if count != stop - start:
+            raise CorruptFileError(f"pixel data holds {start + count} of {self.num_frames} frames", self.path)

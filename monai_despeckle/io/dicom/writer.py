@@ -1,5 +1,10 @@
 """Write an image as a new derived DICOM series (uncompressed, MONOCHROME2).
 
+A multi-frame output is written a chunk of frames at a time (:class:`DicomSink`): the derived
+dataset is built from a two-frame stand-in of the image, the stored values of each chunk go to a
+temporary file beside the output, and pydicom streams that file into *Pixel Data* when the dataset
+is saved, so the frames are never all in memory. A single frame is written whole.
+
 The output belongs to the same patient and study as its DICOM source (patient and study modules
 are copied) but is a new series and instance (fresh UIDs), flagged DERIVED\\SECONDARY, with the
 calibration the source had (ultrasound regions, Pixel Spacing, Frame Time) so that it reopens with
@@ -9,9 +14,11 @@ the same geometry. Without a DICOM source a new anonymous patient and study are 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from pydicom.datadict import tag_for_keyword
@@ -25,7 +32,13 @@ from monai_despeckle.io.dicom import geometry, sop
 from monai_despeckle.io.dicom.reader import PIXEL_KEYWORD_KEY
 from monai_despeckle.io.dicom.stored_values import StoredValues, state_conversion, stored_values
 from monai_despeckle.io.image import ImageKind, UltrasoundImage
+from monai_despeckle.io.sink import FrameSink, WholeImageSink, stored_blocks
 from monai_despeckle.io.validation import DEFAULT_DIRECTION
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    from monai_despeckle.io.registry import Format
 
 PATIENT_KEYWORDS = (
     "PatientName",
@@ -256,3 +269,50 @@ def derived_dataset(image: UltrasoundImage) -> Dataset:
 def write(image: UltrasoundImage, path: Path) -> None:
     """Write ``image`` as a derived DICOM file (Explicit VR Little Endian)."""
     derived_dataset(image).save_as(path, enforce_file_format=True)
+
+
+class DicomSink(FrameSink):
+    """Write a derived multi-frame DICOM (two frames or more) chunk by chunk (see the module docstring)."""
+
+    def _open(self, staging: Path) -> None:
+        stand_in = dataclasses.replace(
+            self.header,
+            frames=np.zeros((2, *self.header.frame_shape), dtype=np.float32),
+            metadata=dict(self.header.metadata),
+        )
+        self._staging = staging
+        self._dataset = derived_dataset(stand_in)
+        self._stored = stored_for(stand_in, str(self._dataset.SOPClassUID))
+        self._dtype = np.dtype(self._stored.mapping.dtype).newbyteorder("<")
+        self._pixels_path = staging.with_name(f".{staging.name}.pixels")
+        self._pixels = self._pixels_path.open("wb")
+        self._length = 0
+
+    def _write(self, frames: np.ndarray) -> None:
+        for values in stored_blocks(frames, self._stored.mapping, self._dtype):
+            # numpy types ndarray as a buffer (__buffer__) from Python 3.12 on only; it is one on 3.10 too
+            self._pixels.write(cast("Buffer", values.view(np.uint8)))
+            self._length += values.nbytes
+
+    def _finish(self) -> None:
+        if self._length % 2:
+            self._pixels.write(b"\x00")  # DICOM values have even length
+        self._pixels.close()
+        self._dataset.NumberOfFrames = self.header.num_frames
+        try:
+            with self._pixels_path.open("rb") as pixels:
+                setattr(self._dataset, self._stored.keyword, pixels)  # pydicom 3 copies a buffered value
+                self._dataset.save_as(self._staging, enforce_file_format=True)
+        finally:
+            self._pixels_path.unlink(missing_ok=True)
+
+    def _abort(self) -> None:
+        pixels = getattr(self, "_pixels", None)
+        if pixels is not None:
+            pixels.close()
+
+
+def open_sink(path: Path, header: UltrasoundImage, fmt: Format, *, overwrite: bool = False) -> FrameSink:
+    """The DICOM sink for ``header``: chunked for several frames, whole for one."""
+    sink = DicomSink if header.num_frames > 1 else WholeImageSink
+    return sink(path, header, fmt, overwrite=overwrite)

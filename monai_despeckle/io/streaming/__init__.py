@@ -10,7 +10,7 @@ chunk of frames is ever decoded, converted and written at a time:
 =====================  ===========================================  ===========================
 format                 reading                                      writing
 =====================  ===========================================  ===========================
-NIfTI ``.nii``         memory map at the data offset                header, then frames
+NIfTI ``.nii``         reads from the frame's offset (seek)         header, then frames
 NIfTI ``.nii.gz``      sequential gzip stream                       gzip stream
 DICOM multi-frame      ``pydicom.pixels.iter_pixels``, frame by     derived series, pixel data
                        frame (native or compressed)                 streamed from a temp file
@@ -19,102 +19,25 @@ NRRD, MetaImage        whole (SimpleITK reads them whole)           whole (colle
 PNG/JPEG/TIFF/BMP      whole (a single image)                       whole
 =====================  ===========================================  ===========================
 
-Streamed and whole-image reads give identical frames, headers and intensity mapping (16-bit and
-float data take one extra pass for their value range); streamed writes reopen identically to
-:func:`monai_despeckle.io.save` output.
+Each format has one reader, a :class:`FrameSource` (:mod:`monai_despeckle.io.source`), and
+:func:`monai_despeckle.io.load` is that source read whole, so streamed and whole-image reads give
+identical frames, headers and intensity mapping (streamed 16-bit and float data take one extra pass
+for their value range); :func:`monai_despeckle.io.save` is the format's one sink given every frame.
+:mod:`.overlap` runs reading and writing in threads beside the computation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.io.registry import Format, format_for_input
-from monai_despeckle.io.streaming.base import (
-    FrameSink,
-    FrameSource,
-    output_format,
-    placeholder_frames,
-    streamed_mapping,
-)
-from monai_despeckle.io.streaming.dicom import DicomSink, DicomSource
-from monai_despeckle.io.streaming.folder import FramesFolderSink, FramesFolderSource
-from monai_despeckle.io.streaming.nifti import NiftiSink, NiftiSource, nifti_header
-from monai_despeckle.io.streaming.whole import InMemorySource, WholeImageSink
-from monai_despeckle.io.validation import check_input_path, reading
-
-# format name (see monai_despeckle.io.registry) -> streamed reader; others are read whole.
-_SOURCES: dict[str, Callable[[Path], FrameSource]] = {
-    "nifti": NiftiSource.open,
-    "dicom": DicomSource.open,
-    "frames-folder": FramesFolderSource.open,
-}
-
-
-def open_source(path: str | Path) -> FrameSource:
-    """Open an image file or frames folder for chunked reading.
-
-    Args:
-        path: anything :func:`monai_despeckle.io.load` reads.
-
-    Returns:
-        A :class:`FrameSource` (``streaming`` False where the format is read whole).
-
-    Raises:
-        DespeckleError: the same subclasses, naming the file, as :func:`monai_despeckle.io.load`.
-    """
-    path = check_input_path(path).absolute()
-    fmt = format_for_input(path)
-    opener = _SOURCES.get(fmt.name, InMemorySource.load)
-    with reading(path, f"{fmt.name} file"):
-        return opener(path)
-
-
-def _sink_class(fmt: Format, header: UltrasoundImage) -> type[FrameSink]:
-    if fmt.name == "nifti":
-        return NiftiSink
-    if fmt.name == "dicom" and header.num_frames > 1:
-        return DicomSink
-    if fmt.name == "frames-folder":
-        return FramesFolderSink
-    return WholeImageSink
-
-
-def open_sink(path: str | Path, header: UltrasoundImage, *, overwrite: bool = False) -> FrameSink:
-    """A chunked writer for ``path`` (format from its suffix; a folder or no suffix: PNG frames).
-
-    Use it as a context manager; see :class:`FrameSink`.
-
-    Args:
-        path: the output.
-        header: geometry, kind, intensity mapping and metadata of the output, usually
-            ``source.header``; its ``source`` (and any companion files) are never overwritten.
-        overwrite: replace an existing output.
-
-    Raises:
-        UnsupportedFormatError: unknown suffix, or the format cannot hold the image (several frames
-            into a PNG...), before anything is written.
-        OutputPathError: when entering the block, if the output is the input or exists.
-    """
-    fmt = output_format(path)
-    return _sink_class(fmt, header)(path, header, fmt, overwrite=overwrite)
-
+from monai_despeckle.io.files import open_sink, open_source
+from monai_despeckle.io.sink import FrameSink, WholeImageSink
+from monai_despeckle.io.source import FrameSource, InMemorySource, placeholder_frames
 
 __all__ = [
-    "DicomSink",
-    "DicomSource",
     "FrameSink",
     "FrameSource",
-    "FramesFolderSink",
-    "FramesFolderSource",
     "InMemorySource",
-    "NiftiSink",
-    "NiftiSource",
     "WholeImageSink",
-    "nifti_header",
     "open_sink",
     "open_source",
     "placeholder_frames",
-    "streamed_mapping",
 ]

@@ -1,4 +1,4 @@
-"""NIfTI-specific rules on top of the SimpleITK reader/writer: time axes, non-finite voxels.
+"""NIfTI's own rules: which axis is time and in what unit, non-finite voxels, the gzip level.
 
 NIfTI stores one spatial and one time unit for the whole file (``xyzt_units``); dimensions 1-3
 are space and 4 is time. A 2-D+t cine is therefore ``[X, Y, 1, T]`` with the frame interval in
@@ -8,7 +8,6 @@ time, but only when the header says so unambiguously (see :func:`third_axis_fram
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -28,8 +27,6 @@ _TIME_UNIT_MASK = 0x38
 _MS_PER_TIME_UNIT = {8: 1000.0, 16: 1.0, 24: 0.001}
 _TIME_UNIT_SEC = 8
 _FLOAT_DATATYPES = {16, 64}  # NIFTI_TYPE_FLOAT32, NIFTI_TYPE_FLOAT64
-_NIFTI1_HEADER_SIZE = 348
-_NIFTI1_XYZT_UNITS_OFFSET = 123
 
 
 def is_nifti(path: Path) -> bool:
@@ -83,31 +80,8 @@ def check_finite(path: Path, header: dict[str, str]) -> None:
         raise InvalidImageError(f"image contains {bad} NaN or infinite voxel values", path)
 
 
-def clear_time_unit(path: Path) -> None:
-    """Mark an uncompressed NIfTI-1 file we just wrote as having no time unit (spatial unit kept).
-
-    Used when a cine's frame interval is unknown: ITK always writes seconds, which would make the
-    placeholder ``pixdim[4] = 1`` read back as a 1000 ms frame time.
-    """
-    with path.open("r+b") as stream:
-        if int.from_bytes(stream.read(4), "little") != _NIFTI1_HEADER_SIZE:
-            return  # not a little-endian NIfTI-1 header; leave it as ITK wrote it
-        stream.seek(_NIFTI1_XYZT_UNITS_OFFSET)
-        units = stream.read(1)[0]
-        stream.seek(_NIFTI1_XYZT_UNITS_OFFSET)
-        stream.write(bytes([units & _SPACE_UNIT_MASK]))
-
-
 # gzip level of every ``.nii.gz`` written. B-mode speckle is close to incompressible: a 200-frame
 # 512² uint8 cine is 36.0 MB at level 1 and at level 6, but takes 0.84 s to compress instead of
 # 1.38 (level 9: more still), time taken from inference on a small CPU. Label maps compress well
 # at any level.
 GZIP_LEVEL = 1
-
-
-def gzip_file(source: Path, target: Path) -> None:
-    """Compress ``source`` into ``target`` (:data:`GZIP_LEVEL`) and delete ``source``."""
-    with source.open("rb") as raw, gzip.open(target, "wb", compresslevel=GZIP_LEVEL) as packed:
-        while chunk := raw.read(1 << 20):
-            packed.write(chunk)
-    source.unlink()

@@ -74,33 +74,45 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where a NIfTI version keeps the fields we read: (struct format, byte offset) of each."""
+
+    version: int
+    size: int
+    dim: tuple[str, int]
+    pixdim: tuple[str, int]
+    datatype: tuple[str, int]
+    bitpix: tuple[str, int]
+    vox_offset: tuple[str, int]
+
+
+_LAYOUTS = (
+    _Layout(1, NIFTI1_SIZE, ("8h", 40), ("8f", 76), ("h", 70), ("h", 72), ("f", 108)),
+    _Layout(2, NIFTI2_SIZE, ("8q", 16), ("8d", 104), ("h", 12), ("h", 14), ("q", 168)),
+)
+
+
 def _parse(raw: bytes, path: Path) -> NiftiHeader:
     for order in "<>":
-        if (
-            len(raw) >= 4
-            and struct.unpack(f"{order}i", raw[:4])[0] == NIFTI1_SIZE
-            and len(raw) >= NIFTI1_SIZE
-        ):
+        for layout in _LAYOUTS:
+            if (
+                len(raw) < 4
+                or struct.unpack(f"{order}i", raw[:4])[0] != layout.size
+                or len(raw) < layout.size
+            ):
+                continue
+
+            def field(where: tuple[str, int], order: str = order) -> tuple:
+                return struct.unpack_from(order + where[0], raw, where[1])
+
             return NiftiHeader(
-                1,
-                struct.unpack_from(f"{order}8h", raw, 40),
-                struct.unpack_from(f"{order}8f", raw, 76),
-                struct.unpack_from(f"{order}h", raw, 70)[0],
-                struct.unpack_from(f"{order}h", raw, 72)[0],
-                struct.unpack_from(f"{order}f", raw, 108)[0],
-            )
-        if (
-            len(raw) >= 4
-            and struct.unpack(f"{order}i", raw[:4])[0] == NIFTI2_SIZE
-            and len(raw) >= NIFTI2_SIZE
-        ):
-            return NiftiHeader(
-                2,
-                struct.unpack_from(f"{order}8q", raw, 16),
-                struct.unpack_from(f"{order}8d", raw, 104),
-                struct.unpack_from(f"{order}h", raw, 12)[0],
-                struct.unpack_from(f"{order}h", raw, 14)[0],
-                float(struct.unpack_from(f"{order}q", raw, 168)[0]),
+                layout.version,
+                field(layout.dim),
+                field(layout.pixdim),
+                field(layout.datatype)[0],
+                field(layout.bitpix)[0],
+                float(field(layout.vox_offset)[0]),
             )
     raise CorruptFileError("not a NIfTI-1 or NIfTI-2 header (sizeof_hdr is neither 348 nor 540)", path)
 

@@ -1,53 +1,31 @@
-"""The two halves of a streamed run: a :class:`FrameSource` that reads frames chunk by chunk and a
-:class:`FrameSink` that writes them chunk by chunk and commits the file atomically.
+"""The one writing interface every format implements: a :class:`FrameSink`.
 
-A source exposes its geometry and metadata as an :class:`UltrasoundImage` *header* whose
-``frames`` is a zero-cost read-only placeholder of the right shape (a broadcast view of one zero:
-no memory) — read the pixels with :meth:`FrameSource.iter_chunks`. A sink writes into a staging
-location next to the output (see :func:`monai_despeckle.io.safe_write.staged_output`) and renames it
-into place only when every frame has been written; on any error nothing is left at the output
-and the input is never written.
+A sink writes frames chunk by chunk into a staging location next to the output (see
+:func:`monai_despeckle.io.safe_write.staged_output`) and renames it into place only when every
+frame has been written; on any error nothing is left at the output and the input is never
+written. Formats written whole (NRRD, MetaImage, rasters, single-frame DICOM) collect the frames in
+a :class:`WholeImageSink` and write them at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from monai_despeckle import budget
 from monai_despeckle.errors import InvalidImageError, OutputPathError
 from monai_despeckle.io.image import IntensityMapping, UltrasoundImage
-from monai_despeckle.io.registry import Format, format_for_output
 from monai_despeckle.io.safe_write import staged_output
-from monai_despeckle.io.validation import UNIT_RANGE_TOLERANCE, reading
+from monai_despeckle.io.validation import check_unit_range
 
-# Source dtypes whose [0, 1] mapping does not depend on the data (see IntensityMapping.for_array).
-_FIXED_RANGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.bool_))
-
-
-def placeholder_frames(num_frames: int, height: int, width: int) -> np.ndarray:
-    """A read-only float32 ``[T, H, W]`` array of zeros that occupies no memory (broadcast view)."""
-    return np.broadcast_to(np.zeros((1, 1, 1), dtype=np.float32), (num_frames, height, width))
-
-
-def streamed_mapping(dtype: np.dtype, value_range: Callable[[], tuple[float, float]]) -> IntensityMapping:
-    """The intensity mapping :func:`IntensityMapping.for_array` would give the whole array.
-
-    That mapping depends only on the dtype and the data's minimum and maximum, so it is computed
-    here from ``value_range()`` (a pass over the data) without holding the data; for uint8 and bool
-    the range is fixed and no pass is made.
-    """
-    dtype = np.dtype(dtype)
-    if dtype in _FIXED_RANGE_DTYPES:
-        return IntensityMapping.for_array(np.zeros(1, dtype=dtype))
-    low, high = value_range()
-    return IntensityMapping.for_array(np.array([low, high], dtype=dtype))
-
+if TYPE_CHECKING:
+    from monai_despeckle.io.registry import Format
 
 CONVERT_BLOCK_PIXELS = 1 << 20  # stored values are computed this many pixels at a time (8 MB of float64)
 
@@ -65,88 +43,8 @@ def stored_blocks(frames: np.ndarray, mapping: IntensityMapping, dtype: np.dtype
         yield np.ascontiguousarray(block, dtype=dtype)
 
 
-def range_chunk_frames(frame_shape: tuple[int, int], dtype: np.dtype) -> int:
-    """Frames per chunk of the pass that finds a 16-bit or float image's value range (budget-sized)."""
-    return budget.chunk_frames(frame_shape, np.dtype(dtype).itemsize)
-
-
-def value_range(chunks: Iterator[np.ndarray], path: Path) -> tuple[float, float]:
-    """Minimum and maximum over all chunks, refusing NaN/Inf like the whole-image loader does."""
-    low, high, bad = np.inf, -np.inf, 0
-    for chunk in chunks:
-        if chunk.dtype.kind == "f":
-            finite = np.isfinite(chunk)
-            bad += int(chunk.size - np.count_nonzero(finite))
-            if bad:
-                continue
-        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
-    if bad:
-        raise InvalidImageError(f"image contains {bad} NaN or infinite pixel values", path)
-    return low, high
-
-
-class FrameSource(ABC):
-    """Frames of an image file, read a chunk at a time.
-
-    Attributes:
-        header: geometry, kind, frame time, intensity mapping, metadata and source path exactly as
-            :func:`monai_despeckle.io.load` would give, with placeholder frames of the right shape.
-        streaming: False when the format had to be read whole (see the subclass docstring).
-    """
-
-    streaming = True
-
-    def __init__(self, header: UltrasoundImage) -> None:
-        self.header = header
-
-    @property
-    def num_frames(self) -> int:
-        """Number of frames T."""
-        return self.header.num_frames
-
-    @property
-    def frame_shape(self) -> tuple[int, int]:
-        """(H, W) of a frame."""
-        return self.header.frame_shape
-
-    @abstractmethod
-    def iter_values(self, chunk_frames: int) -> Iterator[np.ndarray]:
-        """Chunks ``[n, H, W]`` of grey source values (source dtype), n ≤ ``chunk_frames``."""
-
-    def iter_chunks(self, chunk_frames: int, *, unit: bool = True) -> Iterator[np.ndarray]:
-        """The frames, ``chunk_frames`` at a time (the last chunk may be shorter).
-
-        Args:
-            chunk_frames: frames per chunk (≥ 1).
-            unit: float32 in [0, 1] (what :func:`~monai_despeckle.io.load` gives as ``frames``),
-                else the grey source values in the source dtype.
-        """
-        if chunk_frames < 1:
-            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        chunks = self.iter_values(chunk_frames)
-        while True:
-            with reading(self.header.source or "input", "pixel data"):  # a decoder failing mid-stream
-                values = next(chunks, None)
-            if values is None:
-                return
-            yield self.header.intensity.to_unit(values) if unit else values
-
-    def read_all(self) -> UltrasoundImage:
-        """The whole image in memory (what :func:`monai_despeckle.io.load` returns)."""
-        frames = np.concatenate(list(self.iter_chunks(max(1, self.num_frames))), axis=0)
-        return self.header.with_frames(frames)
-
-    def close(self) -> None:  # noqa: B027 (optional hook)
-        """Release open files (sources that keep none do nothing)."""
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _protected_inputs(header: UltrasoundImage) -> list[Path]:
+    """The files an output must never replace: the image's source and its companion data files."""
     protected = [header.source] if header.source is not None else []
     return protected + [Path(p) for p in header.metadata.get("source_files", [])]
 
@@ -232,13 +130,7 @@ class FrameSink(ABC):
         if self.written + frames.shape[0] > self.header.num_frames:
             raise InvalidImageError(f"more frames than the {self.header.num_frames} the image has", self.path)
         if frames.size:
-            if not np.isfinite(frames).all():
-                raise InvalidImageError("cannot save: frames contain NaN or infinite values", self.path)
-            low, high = float(frames.min()), float(frames.max())
-            if low < -UNIT_RANGE_TOLERANCE or high > 1.0 + UNIT_RANGE_TOLERANCE:
-                raise InvalidImageError(
-                    f"cannot save: frames must lie in [0, 1] but span [{low:.4g}, {high:.4g}]", self.path
-                )
+            check_unit_range(frames, self.path)
         self._guard(self._write, frames)
         self.written += frames.shape[0]
 
@@ -263,6 +155,33 @@ class FrameSink(ABC):
         return bool(stack.__exit__(exc_type, exc, tb))
 
 
-def output_format(path: str | Path) -> Format:
-    """The format an output path names (by suffix; a folder or no suffix: a frames folder)."""
-    return format_for_output(Path(path))
+class WholeImageSink(FrameSink):
+    """Collect every frame and write the image at the end with the format's whole-image writer.
+
+    Frames written in one call are kept as they are (no copy); chunks are gathered into one array.
+    """
+
+    def _open(self, staging: Path) -> None:
+        if self.fmt.write is None:
+            raise TypeError(f"the {self.fmt.name} format has no whole-image writer")
+        self._staging = staging
+        self._frames: np.ndarray | None = None
+
+    def _write(self, frames: np.ndarray) -> None:
+        if self.written == 0 and frames.shape[0] == self.header.num_frames:
+            self._frames = frames
+            return
+        if self._frames is None:
+            self._frames = np.empty((self.header.num_frames, *self.header.frame_shape), dtype=np.float32)
+        self._frames[self.written : self.written + frames.shape[0]] = frames
+
+    def _finish(self) -> None:
+        assert self._frames is not None and self.fmt.write is not None  # every frame was written
+        image = dataclasses.replace(self.header, frames=self._frames, metadata=dict(self.header.metadata))
+        try:
+            self.fmt.write(image, self._staging)
+        except RuntimeError as err:  # ITK writer errors
+            raise OSError(str(err)) from err
+
+    def _abort(self) -> None:
+        self._frames = None
