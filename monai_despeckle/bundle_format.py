@@ -1,11 +1,14 @@
 """What a MONAI bundle folder is, and how its network is built and verified.
 
 A bundle is a folder with ``configs/metadata.json`` (the one test: :func:`is_bundle_folder`),
-``configs/inference.json`` and, once trained, ``models/model.pt``. Loading one here never runs
-code from its configs: MONAI's ``ConfigParser`` evaluates ``$`` expressions and imports any
-``_target_``, which is fine for our own bundles run with ``python -m monai.bundle`` but not for a
-folder a user points us at. So :func:`build_network` reads ``network_def`` as plain JSON and
-accepts only a ``_target_`` inside :mod:`monai_despeckle.networks` with literal arguments, and
+``configs/inference.json``, ``configs/network.json`` (the ``network_def`` that ``inference.json``
+and ``train.json`` both build, so they cannot drift) and, once trained, ``models/model.pt``. A
+bundle of the older layout keeps a literal ``network_def`` in ``inference.json`` instead.
+Loading one here never runs code from its configs: MONAI's ``ConfigParser`` evaluates ``$``
+expressions and imports any ``_target_``, which is fine for our own bundles run with
+``python -m monai.bundle`` but not for a folder a user points us at. So :func:`build_network`
+reads ``network_def`` as plain JSON (:func:`network_definition`) and accepts only a ``_target_``
+inside :mod:`monai_despeckle.networks` with literal arguments, and
 :func:`load_verified_weights` loads exactly the bytes whose sha256 matched ``metadata.json``
 (``torch.load(weights_only=True)``, strict). Which folder a *name* means is decided elsewhere, in
 :mod:`monai_despeckle.resolver`.
@@ -41,6 +44,7 @@ __all__ = [
     "build_network_from_def",
     "is_bundle_folder",
     "load_verified_weights",
+    "network_definition",
     "read_bundle",
     "read_json",
     "sha256_of",
@@ -53,6 +57,7 @@ SEGMENTATION_PREFIX = "seg_"
 ALLOWED_TARGET_PREFIX = "monai_despeckle.networks."
 METADATA_FILE = Path("configs") / "metadata.json"
 INFERENCE_FILE = Path("configs") / "inference.json"
+NETWORK_FILE = Path("configs") / "network.json"
 MODEL_FILE = Path("models") / "model.pt"
 CHECKSUM_KEY = "model_sha256"
 # A bundle whose inference.json names a learned "despeckler" (a segmenter trained on despeckled
@@ -216,8 +221,21 @@ def load_verified_weights(network: nn.Module, bundle: BundleInfo) -> nn.Module:
     return network.eval()
 
 
+def network_definition(bundle: str | Path) -> tuple[Any, Path]:
+    """The bundle's ``network_def`` as plain JSON (nothing evaluated) and the file it came from.
+
+    ``configs/network.json`` when the bundle has one, else the literal ``network_def`` of
+    ``configs/inference.json`` (the older layout). Whether it may be built is
+    :func:`build_network_from_def`'s decision.
+    """
+    root = Path(bundle)
+    path = root / NETWORK_FILE
+    if not path.is_file():
+        path = root / INFERENCE_FILE
+    return read_json(path).get("network_def"), path
+
+
 def build_network(bundle: BundleInfo) -> nn.Module:
-    """The bundle's inference network (from ``inference.json``) with its verified weights, in eval mode."""
-    config_path = bundle.path / INFERENCE_FILE
-    network = build_network_from_def(read_json(config_path).get("network_def"), config_path)
+    """The bundle's inference network (its ``network_def``) with its verified weights, in eval mode."""
+    network = build_network_from_def(*network_definition(bundle.path))
     return load_verified_weights(network, bundle)

@@ -24,17 +24,22 @@ from monai_despeckle.bundle_format import (
     DESPECKLE_PREFIX,
     MODEL_FILE,
     BundleInfo,
+    network_definition,
     read_bundle,
     read_json,
     verify_weights,
 )
 from monai_despeckle.data.folders import folder_images
 from monai_despeckle.data.sources import parse_sources
-from monai_despeckle.engines.grain import bundle_training_grain, record_training_grain
+from monai_despeckle.engines.grain import (
+    SELF_SUPERVISED_WORKFLOWS,
+    bundle_training_grain,
+    record_training_grain,
+)
 from monai_despeckle.errors import BundleError, DespeckleError, InputNotFoundError, OutputPathError
 from monai_despeckle.resolver import find_bundle
 
-__all__ = ["TrainedBundle", "make_split", "train_bundle"]
+__all__ = ["TrainedBundle", "make_split", "train_bundle", "trains_self_supervised"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +82,12 @@ def make_split(folder: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION) -
     return {"train": [n for n in names if n not in set(val)], "val": val}
 
 
+def trains_self_supervised(bundle: BundleInfo) -> bool:
+    """Whether the bundle's ``train.json`` runs a self-supervised workflow (read as plain JSON)."""
+    workflow = read_json(bundle.path / "configs" / "train.json").get("workflow")
+    return isinstance(workflow, dict) and workflow.get("name") in SELF_SUPERVISED_WORKFLOWS
+
+
 def _copy_configs(source: BundleInfo, target: Path) -> None:
     """Copy the bundle's configs (not its weights, runs or docs) into ``target``."""
     shutil.copytree(source.path / "configs", target / "configs")
@@ -114,26 +125,31 @@ def _scaled_lr_decay(bundle: BundleInfo, overrides: Mapping[str, Any]) -> dict[s
     return {"train#lr_decay_epochs": round(decay * wanted / epochs)}
 
 
-def _sync_network_def(bundle: Path, overrides: Mapping[str, Any]) -> None:
-    """Give ``inference.json`` the ``network_def`` that ``train.json`` trained (with the overrides).
+def _record_network(bundle: Path, overrides: Mapping[str, Any]) -> None:
+    """Write the network ``train.json`` trained (overrides included) into the new bundle's ``network.json``.
 
-    The two configs each define the network; an override such as ``features=[8, 16, 32]`` changes
-    only the training one, so the trained definition (references resolved to literals) is copied.
+    ``inference.json`` and ``train.json`` both build ``network.json``'s definition; an override such
+    as ``network_def#features=[8, 16, 32]`` changes the arguments of the training run only, so the
+    trained arguments (references resolved to literals) become the new bundle's definition.
     """
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "train.json"))
     parser.update(dict(overrides))
-    definition = {}
-    for key, value in parser["network_def"].items():
-        if isinstance(value, str) and value.startswith("@"):
-            value = parser[value[1:]]
-        definition[key] = value
-    inference_path = bundle / "configs" / "inference.json"
-    inference = json.loads(inference_path.read_text(encoding="utf-8"))
-    inference["network_def"] = definition
-    inference_path.write_text(json.dumps(inference, indent=4) + "\n", encoding="utf-8")
+    changed = {
+        key: parser.get_parsed_content(f"network_def#{key}")
+        for key in parser["network_def"]
+        if not key.startswith("_") and key != "bundle"
+    }
+    if not changed:
+        return
+    definition, source = network_definition(bundle)
+    if not isinstance(definition, dict):
+        raise BundleError("network_def must be an object with a _target_", source)
+    document = read_json(source)
+    document["network_def"] = {**definition, **changed}
+    source.write_text(json.dumps(document, indent=4) + "\n", encoding="utf-8")
 
 
 def _record_provenance(
@@ -214,7 +230,7 @@ def train_bundle(
             )
         except RuntimeError as err:  # monai.bundle wraps errors of the components it builds
             raise _project_error(err) from None
-        _sync_network_def(work, settings)
+        _record_network(work, settings)
         trained = read_bundle(work)
         if not trained.has_weights:
             raise BundleError("training finished without installing weights", work)

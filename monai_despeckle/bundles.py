@@ -1,8 +1,9 @@
-"""What a bundle's own configs call: load verified weights (``inference.json``), install trained ones
-(``train.json``).
+"""What a bundle's own configs call: build the shared network (``network.json``), load verified
+weights (``inference.json``), install trained ones (``train.json``).
 
 Kept under this name because every bundle's configs, shipped and user-made, refer to
-``$monai_despeckle.bundles.load_weights(...)`` and ``$monai_despeckle.bundles.install_weights(...)``.
+``$monai_despeckle.bundles.network_def(...)``, ``$monai_despeckle.bundles.load_weights(...)`` and
+``$monai_despeckle.bundles.install_weights(...)``.
 The bundle format itself is :mod:`monai_despeckle.bundle_format`; which folder a name means is
 :mod:`monai_despeckle.resolver`.
 """
@@ -22,7 +23,9 @@ from monai_despeckle.bundle_format import (
     DESPECKLER_CHECKSUM_KEY,
     MODEL_FILE,
     BundleInfo,
+    build_network_from_def,
     load_verified_weights,
+    network_definition,
     read_bundle,
     read_json,
     sha256_of,
@@ -32,7 +35,41 @@ from monai_despeckle.io.safe_write import replacing_file, write_file
 from monai_despeckle.resolver import despeckler_checksum
 from monai_despeckle.weights import parse_state_dict
 
-__all__ = ["install_weights", "load_weights"]
+__all__ = ["install_weights", "load_weights", "network_args", "network_def"]
+
+
+def _definition(bundle: str | Path, overrides: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    definition, source = network_definition(bundle)
+    if not isinstance(definition, dict):
+        raise BundleError("network_def must be an object with a _target_", source)
+    return {**definition, **overrides}, source
+
+
+def network_def(bundle: str | Path, **overrides: Any) -> nn.Module:
+    """The bundle's network, built from its shared ``configs/network.json`` with ``overrides`` applied.
+
+    ``inference.json`` and ``train.json`` both build their ``network_def`` with it (``@bundle_root``
+    anchors the file wherever the config is run from; MONAI's ``%file`` macro would resolve it
+    against the working folder), so the two cannot drift. The definition goes through the same
+    allow-list as every bundle loaded for inference (:func:`build_network_from_def`).
+
+    Args:
+        bundle: the bundle folder.
+        **overrides: keyword arguments replacing the file's (``train.json``'s ``network_args``,
+            e.g. ``features`` for a narrower network; the trained ones are written back into the
+            new bundle's ``network.json`` by ``monai-despeckle train``).
+    """
+    definition, source = _definition(bundle, overrides)
+    return build_network_from_def(definition, source)
+
+
+def network_args(bundle: str | Path, **overrides: Any) -> dict[str, Any]:
+    """The architecture's keyword arguments in the bundle's ``network_def`` (no ``_target_``, no ``name``).
+
+    For a training model built around the inference network (Speckle2Self's multi-view model).
+    """
+    definition, _ = _definition(bundle, overrides)
+    return {key: value for key, value in definition.items() if key not in ("_target_", "name")}
 
 
 def load_weights(network: nn.Module, bundle: BundleInfo | str | Path) -> nn.Module:

@@ -35,7 +35,7 @@ TINY_DAE = [
     "--set",
     "train#patch_size=32",
     "--set",
-    "features=[4, 8, 16]",
+    "network_def#features=[4, 8, 16]",
     "--set",
     "train#progress=false",
     "--set",
@@ -57,14 +57,10 @@ def speckle2self_bundle(tmp_path: Path) -> Path:
     """The Speckle2Self bundle's configs with narrow, randomly initialised installed weights."""
     bundle = tmp_path / "despeckle_speckle2self"
     shutil.copytree(REPO / "bundles" / "despeckle_speckle2self" / "configs", bundle / "configs")
-    for name in ("train.json", "inference.json"):
-        path = bundle / "configs" / name
-        config = json.loads(path.read_text())
-        if name == "train.json":
-            config["features"] = TINY_S2S
-        else:
-            config["network_def"]["features"] = TINY_S2S
-        path.write_text(json.dumps(config, indent=4))
+    path = bundle / "configs" / "network.json"  # what inference.json and train.json both build
+    config = json.loads(path.read_text())
+    config["network_def"]["features"] = TINY_S2S
+    path.write_text(json.dumps(config, indent=4))
     torch.manual_seed(0)
     weights = tmp_path / "random.pt"
     torch.save(build_network("speckle2self", features=TINY_S2S).state_dict(), weights)

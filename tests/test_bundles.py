@@ -31,11 +31,18 @@ SHIPPED = [
     if folder.name.startswith("despeckle_") and is_bundle_folder(folder)
 ]
 SHIPPED_IDS = [b.name for b in SHIPPED]
-CONFIGS = ("metadata.json", "inference.json", "train.json", "evaluate.json", "multi_gpu_train.json")
+CONFIGS = (
+    "metadata.json",
+    "network.json",
+    "inference.json",
+    "train.json",
+    "evaluate.json",
+    "multi_gpu_train.json",
+)
 
 
 def network_def(bundle_dir: Path) -> dict:
-    return json.loads((bundle_dir / "configs" / "inference.json").read_text())["network_def"]
+    return json.loads((bundle_dir / "configs" / "network.json").read_text())["network_def"]
 
 
 def build_from_def(definition: dict) -> torch.nn.Module:
@@ -127,7 +134,7 @@ def test_weights_of_another_architecture_are_refused_strictly(bundle_copy, tmp_p
     ],
 )
 def test_network_def_outside_the_allow_list_is_refused(bundle_copy, definition):
-    config = bundle_copy / "configs" / "inference.json"
+    config = bundle_copy / "configs" / "network.json"
     data = json.loads(config.read_text())
     data["network_def"] = definition
     config.write_text(json.dumps(data))

@@ -83,7 +83,7 @@ def test_bundle_trains_on_two_processes_and_installs_unwrapped_weights(tmp_path)
             "phantoms:breast",
             "--output_dir",
             str(out),
-            "--features",
+            "--network_def#features",
             "[4, 8, 16]",
             "--train#phantom_count",
             "8",

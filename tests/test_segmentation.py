@@ -373,7 +373,7 @@ def test_segmentation_bundles_verify_offline_and_ship_checksummed_weights(bundle
         meta_file=str(folder / "configs" / "metadata.json"),
         filepath=str(REPO / "bundles" / "metadata_schema.json"),
     )
-    for name in ("inference.json", "train.json", "evaluate.json"):
+    for name in ("network.json", "inference.json", "train.json", "evaluate.json"):
         assert (folder / "configs" / name).is_file()
     assert (folder / "docs" / "README.md").is_file() and (folder / "docs" / "training_curve.png").is_file()
     weights = folder / "models" / "model.pt"
@@ -381,7 +381,10 @@ def test_segmentation_bundles_verify_offline_and_ship_checksummed_weights(bundle
     assert sha256_of(weights) == read_bundle(folder).metadata[CHECKSUM_KEY]
     inference = json.loads((folder / "configs" / "inference.json").read_text())
     train = json.loads((folder / "configs" / "train.json").read_text())
-    assert inference["network_def"] == train["network_def"]  # the shipped weights fit what trained them
+    # both build the one network.json definition: the shipped weights fit what trained them
+    shared = {"_target_": "monai_despeckle.bundles.network_def", "bundle": "@bundle_root"}
+    assert inference["network_def"] == shared
+    assert {k: v for k, v in train["network_def"].items() if k != "_requires_"} == shared
     assert inference["despeckler"] == train["train"]["despeckler"]
     if inference["despeckler"]:  # trained on the output of the despeckler that ships beside it
         from monai_despeckle.bundles import DESPECKLER_CHECKSUM_KEY, despeckler_checksum

@@ -38,14 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune from the bundle's weights on the user's images into a new bundle."""
     from monai_despeckle.bundle_format import MODEL_FILE, verify_weights
-    from monai_despeckle.bundle_training import make_split, train_bundle
+    from monai_despeckle.bundle_training import make_split, train_bundle, trains_self_supervised
     from monai_despeckle.errors import DespeckleError
     from monai_despeckle.resolver import find_bundle
 
     source = find_bundle(args.bundle)
     network = source.metadata.get("name", "")
-    train_config = (source.path / "configs" / "train.json").read_text(encoding="utf-8")
-    if "train_speckle2self" not in train_config:
+    if not trains_self_supervised(source):
         raise DespeckleError(
             f"adapt fine-tunes self-supervised bundles ({', '.join(ADAPTABLE)}); "
             f"{source.name} ({network}) needs clean targets: use monai-despeckle train"

@@ -1,7 +1,10 @@
 """Training workflows of the learned despecklers, on ``monai.engines`` and ``monai.handlers``.
 
-One entry point per model, each taking a :class:`TrainConfig` (or its fields as keywords) and
-returning a :class:`TrainResult`:
+Every run is a :class:`~monai_despeckle.engines.workflow.TrainingWorkflow` (settings, data lists,
+device, DDP, output folder, standard handlers) plus its recipe's components. A bundle's
+``configs/train.json`` declares those components (network, data, loss, optimiser, trainer,
+evaluator, handlers) with ``_target_``; the Python entry points build the same ones, each taking a
+:class:`TrainConfig` (or its fields as keywords) and returning a :class:`TrainResult`:
 
 - :func:`train_dae`: skip-connected denoising autoencoder (and its no-skip ablation), supervised
   (``SupervisedTrainer``);
@@ -9,14 +12,9 @@ returning a :class:`TrainResult`:
   (:class:`Speckle2SelfTrainer`);
 - :func:`train_pix2pix`: pix2pix generator + PatchGAN (:class:`Pix2PixTrainer`, an
   ``AdversarialTrainer``).
-
-From a bundle config::
-
-    {"_target_": "monai_despeckle.engines.train_dae", "data": "../shared/data/busi",
-     "output_dir": "runs/dae", "max_epochs": 300}
 """
 
-from monai_despeckle.engines.adversarial import Pix2PixTrainer, train_pix2pix
+from monai_despeckle.engines.adversarial import Pix2PixTrainer, loss_record, train_pix2pix
 from monai_despeckle.engines.data import (
     DataLists,
     LoadFramed,
@@ -34,29 +32,57 @@ from monai_despeckle.engines.handlers import (
     plot_training_curve,
     read_history,
 )
-from monai_despeckle.engines.self_supervised import Speckle2SelfTrainer, train_speckle2self
-from monai_despeckle.engines.supervised import train_dae
-from monai_despeckle.engines.workflow import TrainConfig, TrainResult, make_evaluator, resolve_device
+from monai_despeckle.engines.schedules import cosine_decay, linear_decay
+from monai_despeckle.engines.self_supervised import (
+    MultiScaleViews,
+    Speckle2SelfTrainer,
+    msp_views,
+    self_supervised_loaders,
+    speckle2self_model,
+    train_speckle2self,
+)
+from monai_despeckle.engines.settings import RunSettings, TrainConfig
+from monai_despeckle.engines.supervised import supervised_loaders, train_dae
+from monai_despeckle.engines.validation import make_evaluator
+from monai_despeckle.engines.workflow import (
+    DespeckleWorkflow,
+    Loaders,
+    TrainingWorkflow,
+    TrainResult,
+    resolve_device,
+)
 
 __all__ = [
     "DataLists",
+    "DespeckleWorkflow",
     "LoadFramed",
+    "Loaders",
+    "MultiScaleViews",
     "Pix2PixTrainer",
+    "RunSettings",
     "Speckle2SelfTrainer",
     "TrainConfig",
     "TrainResult",
     "TrainingHistory",
+    "TrainingWorkflow",
+    "cosine_decay",
     "datalists",
     "folder_datalists",
+    "linear_decay",
+    "loss_record",
     "make_evaluator",
     "metric_handlers",
+    "msp_views",
     "phantom_datalists",
     "plot_training_curve",
     "read_history",
     "resolve_device",
     "self_supervised_lists",
+    "self_supervised_loaders",
     "self_supervised_transform",
     "simulated_dataset_lists",
+    "speckle2self_model",
+    "supervised_loaders",
     "supervised_transform",
     "train_dae",
     "train_pix2pix",

@@ -29,19 +29,11 @@ from monai.utils import CommonKeys as Keys
 from torch import nn
 from torch.optim import Optimizer
 
-from monai_despeckle.engines.supervised import train_supervised_data
-from monai_despeckle.engines.workflow import (
-    TrainConfig,
-    TrainResult,
-    check_patch,
-    distribute,
-    input_metrics,
-    load_initial_weights,
-    make_evaluator,
-    prepare_output,
-    run_workflow,
-    start,
-)
+from monai_despeckle.engines.schedules import linear_decay
+from monai_despeckle.engines.settings import TrainConfig
+from monai_despeckle.engines.supervised import supervised_loaders
+from monai_despeckle.engines.validation import make_evaluator
+from monai_despeckle.engines.workflow import DespeckleWorkflow, TrainResult
 from monai_despeckle.losses import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
 from monai_despeckle.networks import Pix2PixGenerator
 from monai_despeckle.networks.patch_gan import PatchDiscriminator
@@ -54,18 +46,23 @@ __all__ = [
     "GeneratorInferer",
     "Pix2PixTrainer",
     "conditional_prepare_batch",
+    "loss_record",
     "train_pix2pix",
 ]
 
 PIX2PIX_LR = 2e-4
 PIX2PIX_BETAS = (0.5, 0.999)
 PIX2PIX_LAMBDA_L1 = 100.0
-LOSS_KEYS = (
-    Keys.LOSS,
-    AdversarialKeys.GENERATOR_LOSS,
-    AdversarialKeys.RECONSTRUCTION_LOSS,
-    AdversarialKeys.DISCRIMINATOR_LOSS,
+LOSS_KEYS = tuple(
+    str(key)
+    for key in (
+        Keys.LOSS,
+        AdversarialKeys.GENERATOR_LOSS,
+        AdversarialKeys.RECONSTRUCTION_LOSS,
+        AdversarialKeys.DISCRIMINATOR_LOSS,
+    )
 )
+DISCRIMINATOR_FINAL = "discriminator_final.pt"
 
 
 def conditional_prepare_batch(
@@ -173,6 +170,23 @@ class Pix2PixTrainer(AdversarialTrainer):
         self.add_event_handler(AdversarialIterationEvents.GENERATOR_MODEL_COMPLETED, _clean_images_are_real)
 
 
+def loss_record(
+    workflow: DespeckleWorkflow,
+    generator_loss: Pix2PixGeneratorLoss,
+    discriminator_loss: Pix2PixDiscriminatorLoss,
+) -> dict[str, Any]:
+    """Record the losses' settings in the run's ``config.json`` (``loss``); returns the entry."""
+    entry: dict[str, Any] = {
+        "lambda_l1": generator_loss.lambda_l1,
+        "criterion": generator_loss.criterion,
+        "image_scale": "[-1, 1]",  # both networks' inputs and the L1, as in pix2pix
+    }
+    if discriminator_loss.criterion != generator_loss.criterion:  # a config may swap one of them
+        entry["discriminator_criterion"] = discriminator_loss.criterion
+    workflow.record["loss"] = entry
+    return entry
+
+
 def train_pix2pix(
     config: TrainConfig | None = None,
     train_handlers: Sequence[Any] = (),
@@ -203,50 +217,36 @@ def train_pix2pix(
     config = TrainConfig.build(config, **overrides)
     generator_loss = Pix2PixGeneratorLoss(lambda_l1=lambda_l1, criterion=gan_criterion)
     discriminator_loss = Pix2PixDiscriminatorLoss(criterion=gan_criterion)
-    lists, device, amp, ddp = start(config)
+    workflow = DespeckleWorkflow(config, "pix2pix")
     generator_kwargs = {k: v for k, v in config.model.items() if k != "discriminator"}
-    generator = load_initial_weights(Pix2PixGenerator(**generator_kwargs), config).to(device)
-    discriminator = PatchDiscriminator(**config.model.get("discriminator", {})).to(device)
-    check_patch(config, generator)
-    out = prepare_output(
-        config,
-        "pix2pix",
-        extra={
-            "loss": {
-                "lambda_l1": generator_loss.lambda_l1,
-                "criterion": gan_criterion,
-                "image_scale": "[-1, 1]",  # both networks' inputs and the L1, as in pix2pix
-            }
-        },
-    )
-    loader, val_loader = train_supervised_data(config, lists)
+    generator = workflow.prepare_network(Pix2PixGenerator(**generator_kwargs))
+    discriminator = workflow.place(PatchDiscriminator(**config.model.get("discriminator", {})))
+    loss_record(workflow, generator_loss, discriminator_loss)
+    data = supervised_loaders(workflow)
     lr = config.lr or PIX2PIX_LR
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=PIX2PIX_BETAS)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=PIX2PIX_BETAS)
     trainer = Pix2PixTrainer(
-        device=device,
+        device=workflow.device,
         max_epochs=config.max_epochs,
-        train_data_loader=loader,
-        # DDP only trains: validation, checkpoints and the result use the plain networks
-        generator=distribute(generator, device, ddp),
-        discriminator=distribute(discriminator, device, ddp),
+        train_data_loader=data.train,
+        generator=workflow.distribute(generator),
+        discriminator=workflow.distribute(discriminator),
         g_optimizer=g_optimizer,
         d_optimizer=d_optimizer,
         generator_loss=generator_loss,
         discriminator_loss=discriminator_loss,
-        amp=amp,
+        amp=workflow.amp,
     )
-    evaluator = make_evaluator(generator, val_loader, device, amp, config.key_metric)
-    return run_workflow(
-        config,
-        out,
+    evaluator = make_evaluator(generator, data.val, workflow.device, workflow.amp, config.key_metric)
+    schedules = [
+        linear_decay(opt, config.max_epochs, config.lr_decay_epochs) for opt in (g_optimizer, d_optimizer)
+    ]
+    return workflow.run(
         trainer,
         evaluator,
         generator,
-        [str(k) for k in LOSS_KEYS],
-        input_metrics(val_loader),
-        extra_final={"discriminator_final.pt": discriminator},
-        train_handlers=train_handlers,
-        ddp=ddp,
-        optimizers=[g_optimizer, d_optimizer],
+        loss_keys=LOSS_KEYS,
+        handlers=[*schedules, *train_handlers],
+        extra_final={DISCRIMINATOR_FINAL: discriminator},
     )

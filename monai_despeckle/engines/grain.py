@@ -27,9 +27,9 @@ from monai_despeckle.data.sources import PhantomSource, parse_sources
 from monai_despeckle.engines.data import (
     DataLists,
     self_supervised_transform,
-    supervised_transform,
 )
-from monai_despeckle.engines.workflow import TrainConfig, training_datalists
+from monai_despeckle.engines.settings import TrainConfig
+from monai_despeckle.engines.workflow import pair_transform, training_datalists
 from monai_despeckle.errors import InvalidImageError, InvalidParameterError
 from monai_despeckle.io.safe_write import write_file
 from monai_despeckle.metrics.speckle_size import estimate_speckle_size
@@ -39,7 +39,8 @@ __all__ = ["DEFAULT_SAMPLES", "bundle_training_grain", "record_training_grain", 
 
 DEFAULT_SAMPLES = 240  # training inputs measured (about 9 ms each at 128²)
 PHANTOM_FIELD_MM = 40.0  # field of view of the simulated phantoms (monai_despeckle.simulation)
-SELF_SUPERVISED_TARGETS = ("train_speckle2self",)
+SELF_SUPERVISED_WORKFLOWS = ("speckle2self",)
+"""Workflow names (``workflow#name`` in ``train.json``) whose inputs are the noisy frames themselves."""
 
 
 def _percentiles(values: list[float]) -> GrainRange:
@@ -68,16 +69,7 @@ def training_grain(
         transform = self_supervised_transform(config.patch_size, config.patch_mode, (1.0,), augment=False)
         entries = [{"image": entry["image"]} for entry in lists.train]
     else:
-        transform = supervised_transform(
-            lists.paired,
-            config.patch_size,
-            train=True,
-            patch_mode=config.patch_mode,
-            noise=config.noise,
-            variances=config.variances,
-            rayleigh_strength=config.rayleigh_strength,
-            augment=False,
-        )
+        transform = pair_transform(config, lists.paired, train=True, augment=False)
         entries = list(lists.train)
     transform.set_random_state(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -127,12 +119,11 @@ def bundle_training_grain(
     for key, value in (overrides or {}).items():
         parser[key] = value
     parser.parse()
-    target = str(parser["train"].get("_target_", ""))
     known = {field.name for field in fields(TrainConfig)}
     settings = {key: parser.get_parsed_content(f"train#{key}") for key in parser["train"] if key in known}
     settings["progress"] = False
     config = TrainConfig(**settings)
-    self_supervised = target.rsplit(".", 1)[-1] in SELF_SUPERVISED_TARGETS
+    self_supervised = parser.get("workflow#name") in SELF_SUPERVISED_WORKFLOWS
     return training_grain(config, self_supervised=self_supervised, samples=samples)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,35 +27,30 @@ from monai_despeckle.engines.data import (
     CLEAN_KEYS,
     self_supervised_lists,
     self_supervised_transform,
-    supervised_transform,
-    train_loader,
     view_keys,
 )
 from monai_despeckle.engines.grain import training_grain
-from monai_despeckle.engines.workflow import (
-    TrainConfig,
-    TrainResult,
-    check_patch,
-    distribute,
-    input_metrics,
-    load_initial_weights,
-    make_evaluator,
-    prepare_output,
-    run_workflow,
-    start,
-    validation_data,
-)
+from monai_despeckle.engines.schedules import linear_decay
+from monai_despeckle.engines.settings import TrainConfig
+from monai_despeckle.engines.validation import make_evaluator
+from monai_despeckle.engines.workflow import DespeckleWorkflow, Loaders, TrainResult, check_size_multiple
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.losses import Speckle2SelfLoss
 from monai_despeckle.networks import Speckle2Self
 from monai_despeckle.speckle import DEFAULT_SCALES
+from monai_despeckle.weights import load_state_dict
 
 __all__ = [
     "MIN_VIEW_GRAIN",
     "SPECKLE2SELF_BETAS",
+    "SPECKLE2SELF_LOSS_KEYS",
     "SPECKLE2SELF_LR",
+    "MultiScaleViews",
     "Speckle2SelfTrainer",
     "grain_relative_scales",
+    "msp_views",
+    "self_supervised_loaders",
+    "speckle2self_model",
     "train_speckle2self",
 ]
 
@@ -63,6 +59,8 @@ SPECKLE2SELF_BETAS = (0.5, 0.999)
 # A view whose speckle grain falls below one pixel has averaged its speckle away together with
 # the anatomy's fine detail: it is a blurred image, not another speckle realisation of it.
 MIN_VIEW_GRAIN = 1.0
+SPECKLE2SELF_LOSS_KEYS = ("loss", "reconstruction", "consistency")
+TRAIN_FINAL = "speckle2self_train_final.pt"
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +190,107 @@ class Speckle2SelfTrainer(Trainer):
         return engine.state.output
 
 
+@dataclass(frozen=True)
+class MultiScaleViews:
+    """The multi-scale perturbation views of a run: their scales (full scale first) and normalisation.
+
+    Attributes:
+        scales: the kept scales.
+        normalization: ``"shared"`` or ``"per_view"`` (see :mod:`monai_despeckle.speckle.multiscale`).
+        grain_px: the training inputs' measured grain the scales were chosen by (None: not measured).
+    """
+
+    scales: tuple[float, ...]
+    normalization: str = "shared"
+    grain_px: float | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """The batch keys of the views, full scale first."""
+        return view_keys(len(self.scales))
+
+
+def msp_views(
+    workflow: DespeckleWorkflow,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    normalization: str = "shared",
+    min_view_grain: float | None = MIN_VIEW_GRAIN,
+) -> MultiScaleViews:
+    """The run's views: ``scales`` cut to those keeping ``min_view_grain`` px of speckle grain.
+
+    The grain is measured on the run's own training inputs (:func:`grain_relative_scales`); with
+    ``min_view_grain=None`` the scales are used as they are (the paper's pixel scales). The choice
+    is recorded in the run's ``config.json`` (``msp``).
+    """
+    if not scales or float(scales[0]) != 1.0:
+        raise InvalidParameterError(
+            f"the first Speckle2Self scale must be 1.0 (the full image), got {list(scales)!r}"
+        )
+    kept = tuple(float(s) for s in scales)
+    measured = None
+    if min_view_grain is not None:
+        grain = training_grain(workflow.config, self_supervised=True, lists=workflow.lists)
+        measured = float((grain.axial.median * grain.lateral.median) ** 0.5)
+        kept = grain_relative_scales(scales, measured, min_view_grain)
+        if kept != tuple(float(s) for s in scales):
+            logger.info(
+                "training speckle grain %.2f px: MSP scales %s (views of at least %.1f px grain)",
+                measured,
+                list(kept),
+                min_view_grain,
+            )
+    views = MultiScaleViews(kept, normalization, measured)
+    workflow.record["msp"] = {
+        "scales": list(kept),
+        "normalization": normalization,
+        "training_grain_px": measured,
+    }
+    return views
+
+
+def check_speckle2self_patch(patch_size: int, model: Speckle2Self) -> None:
+    """The patch must be a multiple of the model's stride and leave more than one pixel at its bottleneck."""
+    check_size_multiple(patch_size, model)
+    if patch_size < 2 * model.size_multiple:  # InstanceNorm needs > 1 pixel at the bottleneck
+        raise InvalidParameterError(
+            f"Speckle2Self needs patch_size >= {2 * model.size_multiple}, got {patch_size}"
+        )
+
+
+def speckle2self_model(workflow: DespeckleWorkflow, views: MultiScaleViews, **kwargs: Any) -> Speckle2Self:
+    """The training model (one encoder per view, a shared decoder) on the run's device.
+
+    With ``init_weights`` (a trained despeckler: the inference network's state_dict) its encoder
+    starts every branch.
+
+    Args:
+        workflow: the run.
+        views: the run's views (their number is the model's).
+        **kwargs: :class:`~monai_despeckle.networks.Speckle2Self` arguments (e.g. ``features``).
+    """
+    model = Speckle2Self(num_views=len(views.scales), **kwargs)
+    check_speckle2self_patch(workflow.config.patch_size, model)
+    if workflow.config.init_weights is not None:
+        load_state_dict(model.inference_network(), workflow.config.init_weights)
+        for encoder in model.encoders[1:]:
+            encoder.load_state_dict(model.encoders[0].state_dict())
+    return model.to(workflow.device)
+
+
+def self_supervised_loaders(workflow: DespeckleWorkflow, views: MultiScaleViews) -> Loaders:
+    """Training loader of the noisy images' views (never a clean image) and the validation pairs.
+
+    A clean image, where the source has one, is used only to validate (PSNR/SSIM); real frames
+    are validated with synthetic speckle (the config's noise options).
+    """
+    config = workflow.config
+    transform = self_supervised_transform(
+        config.patch_size, config.patch_mode, views.scales, config.augment, normalization=views.normalization
+    )
+    loader = workflow.train_loader(self_supervised_lists(workflow.lists).train, transform)
+    return Loaders(loader, workflow.validation_loader())
+
+
 def train_speckle2self(
     config: TrainConfig | None = None,
     scales: Sequence[float] = DEFAULT_SCALES,
@@ -225,81 +324,32 @@ def train_speckle2self(
         raise InvalidParameterError(
             f"the first Speckle2Self scale must be 1.0 (the full image), got {scales!r}"
         )
-    probe = Speckle2Self(num_views=len(scales), **config.model)  # the patch checks need its stride
-    check_patch(config, probe)
-    if config.patch_size < 2 * probe.size_multiple:  # InstanceNorm needs > 1 pixel at the bottleneck
-        raise InvalidParameterError(
-            f"Speckle2Self needs patch_size >= {2 * probe.size_multiple}, got {config.patch_size}"
-        )
-    lists, device, amp, ddp = start(config)
-    measured = None
-    if min_view_grain is not None:
-        grain = training_grain(config, self_supervised=True, lists=lists)
-        measured = float((grain.axial.median * grain.lateral.median) ** 0.5)
-        kept = grain_relative_scales(scales, measured, min_view_grain)
-        if kept != tuple(float(s) for s in scales):
-            logger.info(
-                "training speckle grain %.2f px: MSP scales %s (views of at least %.1f px grain)",
-                measured,
-                list(kept),
-                min_view_grain,
-            )
-        scales = kept
-    model = Speckle2Self(num_views=len(scales), **config.model)
-    inference = model.inference_network()
-    if config.init_weights is not None:  # a trained despeckler: its encoder starts every branch
-        load_initial_weights(inference, config)
-        for encoder in model.encoders[1:]:
-            encoder.load_state_dict(model.encoders[0].state_dict())
-    model = model.to(device)
-    msp = {"scales": list(scales), "normalization": normalization, "training_grain_px": measured}
-    out = prepare_output(config, "speckle2self", extra={"msp": msp})
-    noisy_only = self_supervised_lists(lists)
-    loader = train_loader(
-        noisy_only.train,
-        self_supervised_transform(
-            config.patch_size, config.patch_mode, scales, config.augment, normalization=normalization
-        ),
-        config.batch_size,
-        config.seed,
-        config.num_workers,
-        config.cache_rate,
-        distributed=config.distributed,
-    )
-    val_transform = supervised_transform(
-        lists.paired,
-        config.patch_size,
-        train=False,
-        patch_mode=config.patch_mode,
-        noise=config.noise,
-        variances=config.variances,
-        rayleigh_strength=config.rayleigh_strength,
-    )
-    val_loader = validation_data(lists, val_transform, config)
+    # the patch checks need only the stride: refuse a bad patch before any data is made
+    check_speckle2self_patch(config.patch_size, Speckle2Self(num_views=len(scales), **config.model))
+    workflow = DespeckleWorkflow(config, "speckle2self")
+    views = msp_views(workflow, scales, normalization, min_view_grain)
+    model = speckle2self_model(workflow, views, **config.model)
+    network = model.inference_network()
+    data = self_supervised_loaders(workflow, views)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr or SPECKLE2SELF_LR, betas=SPECKLE2SELF_BETAS
     )
     trainer = Speckle2SelfTrainer(
-        device=device,
+        device=workflow.device,
         max_epochs=config.max_epochs,
-        train_data_loader=loader,
-        network=distribute(model, device, ddp),  # DDP only trains: the rest uses the plain model
+        train_data_loader=data.train,
+        network=workflow.distribute(model),
         optimizer=optimizer,
         loss_function=Speckle2SelfLoss(),
-        view_keys=view_keys(len(scales)),
-        amp=amp,
+        view_keys=views.keys,
+        amp=workflow.amp,
     )
-    evaluator = make_evaluator(inference, val_loader, device, amp, config.key_metric)
-    return run_workflow(
-        config,
-        out,
+    evaluator = make_evaluator(network, data.val, workflow.device, workflow.amp, config.key_metric)
+    return workflow.run(
         trainer,
         evaluator,
-        inference,
-        ["loss", "reconstruction", "consistency"],
-        input_metrics(val_loader),
-        extra_final={"speckle2self_train_final.pt": model},
-        train_handlers=train_handlers,
-        ddp=ddp,
-        optimizers=[optimizer],
+        network,
+        loss_keys=SPECKLE2SELF_LOSS_KEYS,
+        handlers=[linear_decay(optimizer, config.max_epochs, config.lr_decay_epochs), *train_handlers],
+        extra_final={TRAIN_FINAL: model},
     )

@@ -172,6 +172,8 @@ class Speckle2SelfInference(nn.Module):
     ) -> None:
         super().__init__()
         widths = _check_features(features)
+        self.features = widths  # what a multi-view training model around it is built with
+        self.in_channels = in_channels
         self.size_multiple = 2 ** len(widths)
         self.encoder = encoder if encoder is not None else Speckle2SelfEncoder(widths, in_channels)
         self.decoder = decoder if decoder is not None else Speckle2SelfDecoder(widths, in_channels)

@@ -1,35 +1,32 @@
-"""Training of the segmentation bundles on ``monai.engines``.
+"""Training of the segmentation bundles on the workflow base of the despeckling ones.
 
-:class:`monai.engines.SupervisedTrainer` with MONAI's ``DiceCELoss`` (soft Dice + cross-entropy
-on the softmax of the logits) and Adam under a cosine learning-rate schedule
-(``monai.handlers.LrScheduleHandler``); a :class:`monai.engines.SupervisedEvaluator` picks the
-best checkpoint by ``MeanDice`` (``HausdorffDistance`` at the 95th percentile beside it) on the
-held-out training acquisitions. The loop, handlers, history and curve are those of the
-despeckling workflows (:func:`monai_despeckle.engines.workflow.run_workflow`).
+:class:`SegmentationWorkflow` is a :class:`~monai_despeckle.engines.workflow.TrainingWorkflow`
+over image/mask pairs: :class:`monai.engines.SupervisedTrainer` with MONAI's ``DiceCELoss`` (soft
+Dice + cross-entropy on the softmax of the logits) and Adam under a cosine learning-rate schedule;
+:func:`segmentation_evaluator` picks the best checkpoint by ``MeanDice`` (``HausdorffDistance`` at
+the 95th percentile beside it) on the held-out training acquisitions. The loop, standard
+handlers, history and curve are the workflow base's. The segmentation bundles' ``train.json``
+declare the same components; :func:`train_segmenter` builds them in Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import Any
 
 import torch
 from monai.data import DataLoader, Dataset
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
-from monai.handlers import HausdorffDistance, LrScheduleHandler, MeanDice, from_engine
+from monai.handlers import HausdorffDistance, MeanDice, from_engine
 from monai.losses import DiceCELoss
 from monai.transforms import Activationsd, AsDiscreted, Compose
-from monai.utils import set_determinism
+from torch import nn
 
-from monai_despeckle.engines.data import train_loader
-from monai_despeckle.engines.workflow import (
-    RunSettings,
-    TrainResult,
-    load_initial_weights,
-    prepare_output,
-    resolve_device,
-    run_workflow,
-)
+from monai_despeckle.engines.data import DataLists, train_loader
+from monai_despeckle.engines.schedules import cosine_decay
+from monai_despeckle.engines.settings import RunSettings
+from monai_despeckle.engines.workflow import Loaders, TrainingWorkflow, TrainResult
 from monai_despeckle.errors import InvalidParameterError
 from monai_despeckle.networks import segmentation_unet
 from monai_despeckle.segmentation.data import (
@@ -37,14 +34,19 @@ from monai_despeckle.segmentation.data import (
     segmentation_transform,
     write_split_record,
 )
-from monai_despeckle.segmentation.tasks import get_task
+from monai_despeckle.segmentation.tasks import SegTask, get_task
 
-if TYPE_CHECKING:
-    from torch.optim.lr_scheduler import _LRScheduler
-
-__all__ = ["SegTrainConfig", "train_segmenter"]
+__all__ = [
+    "SEG_LR",
+    "SegTrainConfig",
+    "SegmentationWorkflow",
+    "segmentation_evaluator",
+    "train_segmenter",
+]
 
 SEG_LR = 1e-3
+FINAL_LR_FRACTION = 0.01
+"""The cosine schedule ends at this fraction of the starting learning rate."""
 
 
 @dataclass
@@ -117,8 +119,65 @@ class SegTrainConfig(RunSettings):
         self.check_lr()
 
 
-def _evaluator(
-    network: torch.nn.Module, loader: DataLoader, device: torch.device, amp: bool, num_classes: int
+class SegmentationWorkflow(TrainingWorkflow[SegTrainConfig]):
+    """The workflow of the segmentation recipes: the task's image/mask lists, ``size``-pixel inputs.
+
+    From ``train.json``::
+
+        "workflow": {"_target_": "monai_despeckle.segmentation.training.SegmentationWorkflow",
+                     "config": "$monai_despeckle.segmentation.SegTrainConfig.build(**@train)"}
+    """
+
+    lists: DataLists
+
+    def __init__(self, config: SegTrainConfig) -> None:
+        self.task: SegTask = get_task(config.task)
+        super().__init__(config, f"segmentation_{self.task.name}")
+
+    def make_lists(self) -> DataLists:
+        config = self.config
+        return segmentation_datalists(
+            config.data,
+            self.task,
+            split_file=config.split_file,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            phantom_count=config.phantom_count,
+            max_train=config.max_train,
+        )
+
+    @property
+    def input_size(self) -> int:
+        return self.config.size
+
+    def on_output(self, out: Path) -> None:
+        write_split_record(self.lists, out / "split_used.json")
+
+    def loaders(self) -> Loaders:
+        """The augmented training loader and the validation loader (despeckled first if ``despeckler``)."""
+        config = self.config
+
+        def pipeline(train: bool) -> Compose:
+            return segmentation_transform(
+                self.task, config.size, train, config.despeckler, config.augment, str(self.device)
+            )
+
+        loader = train_loader(
+            self.lists.train,
+            pipeline(True),
+            config.batch_size,
+            config.seed,
+            config.num_workers,
+            config.cache_rate,
+        )
+        val_set = Dataset([pipeline(False)(dict(entry)) for entry in self.lists.val])
+        return Loaders(
+            loader, DataLoader(val_set, batch_size=config.batch_size, shuffle=False, num_workers=0)
+        )
+
+
+def segmentation_evaluator(
+    network: nn.Module, loader: Any, device: torch.device, amp: bool, num_classes: int
 ) -> SupervisedEvaluator:
     """Validation: softmax → argmax → one-hot, then mean Dice (key metric) and HD95 of the structures."""
     post = Compose(
@@ -149,52 +208,20 @@ def train_segmenter(config: SegTrainConfig | None = None, **overrides: Any) -> T
         **overrides: :class:`SegTrainConfig` fields to override, e.g. ``task="carotid"``.
     """
     config = SegTrainConfig.build(config, **overrides)
-    task = get_task(config.task)
-    lists = segmentation_datalists(
-        config.data,
-        task,
-        split_file=config.split_file,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        phantom_count=config.phantom_count,
-        max_train=config.max_train,
-    )
-    device = resolve_device(config.device)
-    amp = bool(config.amp and device.type == "cuda")
-    set_determinism(seed=config.seed)
-    model_args = {"out_channels": task.num_classes, **config.model}
-    model = load_initial_weights(segmentation_unet(**model_args), config).to(device)  # type: ignore[arg-type]
-    # nn.Module.__getattr__ is typed for tensors and modules; segmentation_unet sets this int
-    size_multiple = cast(int, model.size_multiple)
-    if config.size % size_multiple:
-        raise InvalidParameterError(f"size {config.size} is not a multiple of {size_multiple}")
-    out = prepare_output(config, f"segmentation_{task.name}")  # type: ignore[arg-type]
-    write_split_record(lists, out / "split_used.json")
-
-    def pipeline(train: bool) -> Compose:
-        return segmentation_transform(
-            task, config.size, train, config.despeckler, config.augment, str(device)
-        )
-
-    loader = train_loader(
-        lists.train, pipeline(True), config.batch_size, config.seed, config.num_workers, config.cache_rate
-    )
-    val_set = Dataset([pipeline(False)(dict(entry)) for entry in lists.val])
-    val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, num_workers=0)
+    workflow = SegmentationWorkflow(config)
+    num_classes = workflow.task.num_classes
+    model = workflow.prepare_network(segmentation_unet(**{"out_channels": num_classes, **config.model}))
+    data = workflow.loaders()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr or SEG_LR, weight_decay=config.weight_decay)
     trainer = SupervisedTrainer(
-        device=device,
+        device=workflow.device,
         max_epochs=config.max_epochs,
-        train_data_loader=loader,
+        train_data_loader=data.train,
         network=model,
         optimizer=optimizer,
         loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
-        amp=amp,
+        amp=workflow.amp,
     )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=config.max_epochs, eta_min=0.01 * (config.lr or SEG_LR)
-    )
-    # MONAI annotates the old _LRScheduler; every LRScheduler of torch >= 2.0 works
-    LrScheduleHandler(cast("_LRScheduler", schedule), print_lr=False).attach(trainer)
-    evaluator = _evaluator(model, val_loader, device, amp, task.num_classes)
-    return run_workflow(config, out, trainer, evaluator, model, ["loss"], {})  # type: ignore[arg-type]
+    evaluator = segmentation_evaluator(model, data.val, workflow.device, workflow.amp, num_classes)
+    schedule = cosine_decay(optimizer, config.max_epochs, FINAL_LR_FRACTION)
+    return workflow.run(trainer, evaluator, model, handlers=[schedule])
