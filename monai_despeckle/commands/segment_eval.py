@@ -41,7 +41,7 @@ def _split(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the report folder."""
     from monai_despeckle.errors import DespeckleError
-    from monai_despeckle.evaluation import check_output_dir
+    from monai_despeckle.reports import check_output_dir
     from monai_despeckle.segmentation.evaluation import segment_eval, write_segment_report
 
     if args.n is not None and args.n < 1:

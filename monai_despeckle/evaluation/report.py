@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from monai_despeckle.evaluation.runner import PHYSICS, REAL, EvalResult
+from monai_despeckle.reports import markdown_table, mean_std_text, report_heading, write_csv_rows
 
 __all__ = ["METRIC_LABELS", "aggregate", "summary_markdown", "write_csv"]
 
@@ -33,18 +32,7 @@ METRIC_LABELS: dict[str, tuple[str, int]] = {
 
 def write_csv(result: EvalResult, path: Path) -> None:
     """Write every row: ``image, method, noise``, the metrics, ``time_ms`` (8 significant digits)."""
-    columns = ["image", "method", "noise", *result.metrics, "time_ms"]
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in result.rows:
-            writer.writerow([_cell(row[c]) for c in columns])
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else format(value, ".8g")
-    return str(value)
+    write_csv_rows(path, ["image", "method", "noise", *result.metrics, "time_ms"], result.rows)
 
 
 def aggregate(result: EvalResult, metric: str) -> dict[tuple[str, str], tuple[float, float, int]]:
@@ -70,7 +58,7 @@ def _fmt(stats: tuple[float, float, int] | None, decimals: int, count: int) -> s
     if stats is None or stats[2] == 0:
         return "–"
     mean, std, n = stats
-    text = f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+    text = mean_std_text(mean, std, decimals)
     return text if n == count else f"{text} (n={n})"
 
 
@@ -82,12 +70,6 @@ def _noise_heading(noise: str) -> str:
     return f"var {noise}"
 
 
-def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(line) + " |" for line in lines]
-    return out
-
-
 def summary_markdown(result: EvalResult, title: str = "Evaluation", command: str | None = None) -> str:
     """Mean ± std over images of every metric, per method × noise level, and time per frame.
 
@@ -95,9 +77,7 @@ def summary_markdown(result: EvalResult, title: str = "Evaluation", command: str
     one table holds all metrics (methods × metrics).
     """
     n_images = len({row["image"] for row in result.rows})
-    lines = [f"# {title}", ""]
-    if command:
-        lines += ["```", command, "```", ""]
+    lines = report_heading(title, command)
     lines += [
         f"{n_images} images × {len(result.methods)} methods × {len(result.noise_levels)} noise level(s); "
         "mean ± sample std over images (n given where a metric is undefined for some images).",
@@ -113,7 +93,7 @@ def summary_markdown(result: EvalResult, title: str = "Evaluation", command: str
                 [m, *(_fmt(stats[metric].get((m, n)), decimals, n_images) for n in result.noise_levels)]
                 for m in result.methods
             ]
-            lines += [*_table(header, body), ""]
+            lines += [*markdown_table(header, body), ""]
     else:
         noise = result.noise_levels[0]
         lines += [f"## Metrics ({_noise_heading(noise)})", ""]
@@ -128,12 +108,12 @@ def summary_markdown(result: EvalResult, title: str = "Evaluation", command: str
             ]
             for m in result.methods
         ]
-        lines += [*_table(header, body), ""]
+        lines += [*markdown_table(header, body), ""]
     lines += ["## Time per frame", ""]
     timing = {}
     for method in result.methods:
         times = [float(r["time_ms"]) for r in result.rows if r["method"] == method]  # type: ignore[arg-type]
         timing[method] = (float(np.mean(times)), float(np.std(times, ddof=1)) if len(times) > 1 else 0.0)
     body = [[m, f"{timing[m][0]:.1f} ± {timing[m][1]:.1f}"] for m in result.methods]
-    lines += [*_table(["method", "ms / frame (wall time)"], body), ""]
+    lines += [*markdown_table(["method", "ms / frame (wall time)"], body), ""]
     return "\n".join(lines)

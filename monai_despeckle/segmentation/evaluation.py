@@ -17,10 +17,8 @@ a Wilcoxon signed-rank p-value), ``config.json`` and ``overlays.png``.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,10 +31,16 @@ from tqdm.auto import tqdm
 from monai_despeckle.data.folders import SPLIT_FILE, folder_images, required_mask, stem
 from monai_despeckle.data.frames import read_frame, read_mask
 from monai_despeckle.errors import InvalidParameterError
-from monai_despeckle.evaluation.output import check_output_dir
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.io.image import UltrasoundImage
-from monai_despeckle.io.safe_write import staging_folder
+from monai_despeckle.reports import (
+    RESULTS_CSV,
+    markdown_table,
+    mean_std_text,
+    report_heading,
+    write_csv_rows,
+    write_report_folder,
+)
 from monai_despeckle.resolver import list_bundles
 from monai_despeckle.segmentation.data import segmentation_folder
 from monai_despeckle.segmentation.segmenter import Segmenter
@@ -257,7 +261,7 @@ def summary_rows(result: SegEvalResult) -> list[dict[str, Any]]:
 
 def _ms(stats: tuple[float, float, int], decimals: int) -> str:
     mean, std, count = stats
-    return "–" if count == 0 else f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+    return "–" if count == 0 else mean_std_text(mean, std, decimals)
 
 
 def _delta(compare: Any, decimals: int, is_reference: bool) -> str:
@@ -274,9 +278,7 @@ def summary_markdown(result: SegEvalResult, command: str | None = None) -> str:
     structure = "lesion" if result.task == "breast" else "lumen"
     n_images = len({r["image"] for r in result.rows})
     n_structure = len({r["image"] for r in result.rows if r["has_structure"]})
-    lines = [f"# Downstream segmentation: {result.task}", ""]
-    if command:
-        lines += ["```", command, "```", ""]
+    lines = report_heading(f"Downstream segmentation: {result.task}", command)
     lines += [
         f"{n_images} images ({n_structure} with a {structure}), native resolution. Dice and HD95 "
         f"(pixels) over the images with a {structure}; Δ = paired mean difference against `none` "
@@ -295,7 +297,7 @@ def summary_markdown(result: SegEvalResult, command: str | None = None) -> str:
         header = ["despeckler", "segmenter", "Dice ↑", "Δ Dice", "HD95 ↓", "Δ HD95", "Dice (all images)"]
         if any(r["n_empty"] for r in selected):
             header.append(f"false positives on images without a {structure}")
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        body = []
         for r in selected:
             reference = r["despeckler"] == NONE
             cells = [
@@ -309,8 +311,8 @@ def summary_markdown(result: SegEvalResult, command: str | None = None) -> str:
             ]
             if len(header) == 8:
                 cells.append(f"{r['false_positive_rate']:.0%} of {r['n_empty']}")
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+            body.append(cells)
+        lines += [*markdown_table(header, body), ""]
     if result.missing:
         lines += [
             "No segmenter trained on the output of: " + ", ".join(result.missing) + " (way (b) skips them; "
@@ -318,17 +320,9 @@ def summary_markdown(result: SegEvalResult, command: str | None = None) -> str:
             f"bundles/{get_task(result.task).bundle}).",
             "",
         ]
-    lines += ["## Despeckling time", "", "| despeckler | s / image |", "|---|---|"]
-    lines += [f"| {d} | {s:.3f} |" for d, s in result.seconds.items()]
+    lines += ["## Despeckling time", ""]
+    lines += markdown_table(["despeckler", "s / image"], [[d, f"{s:.3f}"] for d, s in result.seconds.items()])
     return "\n".join(lines) + "\n"
-
-
-def _write_csv(result: SegEvalResult, path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in result.rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
 def overlay_figure(result: SegEvalResult, path: Path) -> None:
@@ -375,13 +369,14 @@ def write_segment_report(
     config: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``results.csv``, ``summary.md``, ``config.json`` and ``overlays.png`` into ``out`` atomically."""
-    out = check_output_dir(out, overwrite).absolute()
-    with staging_folder(out, ".tmp") as staging:
-        _write_csv(result, staging / "results.csv")
-        (staging / "summary.md").write_text(summary_markdown(result, command), encoding="utf-8")
-        (staging / "config.json").write_text(json.dumps(config or {}, indent=2) + "\n", encoding="utf-8")
-        overlay_figure(result, staging / "overlays.png")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    return sorted(out.iterdir())
+    config_text = json.dumps(config or {}, indent=2) + "\n"
+    return write_report_folder(
+        out,
+        {
+            RESULTS_CSV: lambda path: write_csv_rows(path, COLUMNS, result.rows),
+            "summary.md": lambda path: path.write_text(summary_markdown(result, command), encoding="utf-8"),
+            "config.json": lambda path: path.write_text(config_text, encoding="utf-8"),
+            "overlays.png": lambda path: overlay_figure(result, path),
+        },
+        overwrite=overwrite,
+    )
