@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "read_bundle",
     "read_json",
     "sha256_of",
+    "undefined_references",
     "verify_weights",
 ]
 
@@ -239,3 +241,36 @@ def build_network(bundle: BundleInfo) -> nn.Module:
     """The bundle's inference network (its ``network_def``) with its verified weights, in eval mode."""
     network = build_network_from_def(*network_definition(bundle.path))
     return load_verified_weights(network, bundle)
+
+
+# "@id" or "@id#key#0" inside a config string, plain or in a "$" expression (MONAI's reference syntax)
+_REFERENCE = re.compile(r"@([A-Za-z_][\w#]*)")
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [ref for value in node.values() for ref in _references(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _references(value)]
+    return _REFERENCE.findall(node) if isinstance(node, str) else []
+
+
+def _defined(config: Any, reference: str) -> bool:
+    node = config
+    for key in reference.split("#"):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return False
+    return True
+
+
+def undefined_references(config: dict[str, Any]) -> list[str]:
+    """The ``@`` references of a bundle config (read as plain JSON) that name no entry of it, sorted.
+
+    Checked before a run starts, so a recipe that refers to a setting it lacks fails at once with
+    the names, instead of after the data are loaded with MONAI's resolver traceback.
+    """
+    return sorted({ref for ref in _references(config) if not _defined(config, ref)})

@@ -27,6 +27,7 @@ from monai_despeckle.bundle_format import (
     network_definition,
     read_bundle,
     read_json,
+    undefined_references,
     verify_weights,
 )
 from monai_despeckle.data.folders import folder_images
@@ -105,6 +106,26 @@ def _project_error(err: BaseException) -> BaseException:
             return cause
         cause = cause.__cause__ or cause.__context__
     return err
+
+
+def _check_references(train_json: Path, settings: Mapping[str, Any], shown: Path) -> None:
+    """Refuse a recipe that, with ``settings`` applied, refers to an entry it lacks (before any work).
+
+    ``shown`` is the ``train.json`` the user knows (``train_json`` is its staged copy).
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(train_json))
+    for key, value in settings.items():
+        try:
+            parser[key] = value
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise BundleError(f"cannot set {key!r}: the recipe has no such entry", shown) from None
+    missing = undefined_references(parser.get())
+    if missing:
+        names = ", ".join(f"@{ref}" for ref in missing)
+        raise BundleError(f"train.json refers to entries it does not define: {names}", shown)
 
 
 def _scaled_lr_decay(bundle: BundleInfo, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,6 +241,7 @@ def train_bundle(
             split_path.write_text(json.dumps({k: list(v) for k, v in split.items()}, indent=2) + "\n")
             settings["train#split_file"] = str(split_path)
         run_dir = work / RUN_FOLDER
+        _check_references(work / "configs" / "train.json", settings, bundle.path / "configs" / "train.json")
         try:
             run_bundle_config(
                 config_file=str(work / "configs" / "train.json"),
