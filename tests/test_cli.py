@@ -109,3 +109,26 @@ def test_help_imports_no_heavy_library(argv):
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout))
     assert not loaded & set(HEAVY_LIBRARIES), sorted(loaded & set(HEAVY_LIBRARIES))
+
+
+@pytest.mark.parametrize("method", ["dae_skip", "median"])
+def test_denoise_imports_no_training_library(method, tmp_path):
+    """A file despeckled by a network (at its trained grain) or a filter never imports MONAI or ignite.
+
+    MONAI's import alone costs seconds of every ``denoise``'s start-up; inference needs none of it.
+    """
+    frames = (np.random.default_rng(0).random((3, 64, 80)) * 255).astype(np.uint8)
+    source = io.save(io.UltrasoundImage(frames=frames.astype(np.float32) / 255), tmp_path / "cine.nii.gz")
+    argv = ["denoise", str(source), str(tmp_path / "out.nii.gz"), "--method", method]
+    probe = (
+        "import sys, json\n"
+        "from monai_despeckle import cli\n"
+        f"code = cli.main({argv!r})\n"
+        "assert code == 0, code\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert not loaded & {"monai", "ignite"}, sorted(loaded & {"monai", "ignite"})
+    assert (tmp_path / "out.nii.gz").is_file()

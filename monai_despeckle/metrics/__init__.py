@@ -1,31 +1,70 @@
 """Despeckling metrics: full-reference (PSNR, SSIM, MSE via monai.metrics) and no-reference
 (ENL, speckle index, CNR, gCNR, GLCM homogeneity, EPI; the step, contrast and rise distance across
-a structure mask's boundary; periodic banding), the speckle grain size, and region helpers."""
+a structure mask's boundary; periodic banding), the speckle grain size, and region helpers.
 
-from monai_despeckle.metrics.banding import harmonic_peaks, periodic_banding
-from monai_despeckle.metrics.boundary import (
-    BoundaryProfile,
-    boundary_contrast,
-    boundary_contrast_ratio,
-    boundary_profile,
-    boundary_step,
-    boundary_step_ratio,
-    rise_distance,
-    rise_distance_ratio,
-    signed_boundary_distance,
-)
-from monai_despeckle.metrics.full_reference import mse, psnr, ssim
-from monai_despeckle.metrics.no_reference import cnr, enl, epi, gcnr, glcm_homogeneity, speckle_index
-from monai_despeckle.metrics.regions import (
-    Box,
-    Regions,
-    auto_regions,
-    box_to_mask,
-    letterbox_padding,
-    most_homogeneous_box,
-    to_mask,
-)
-from monai_despeckle.metrics.speckle_size import SpeckleSize, estimate_speckle_size
+The names are imported on first use (PEP 562), not with the package: the full-reference metrics
+import MONAI, which takes seconds, while inference needs only the speckle grain estimate
+(``metrics.speckle_size``), and importing any submodule runs this file first.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monai_despeckle.metrics.banding import harmonic_peaks, periodic_banding
+    from monai_despeckle.metrics.boundary import (
+        BoundaryProfile,
+        boundary_contrast,
+        boundary_contrast_ratio,
+        boundary_profile,
+        boundary_step,
+        boundary_step_ratio,
+        rise_distance,
+        rise_distance_ratio,
+        signed_boundary_distance,
+    )
+    from monai_despeckle.metrics.full_reference import mse, psnr, ssim
+    from monai_despeckle.metrics.no_reference import cnr, enl, epi, gcnr, glcm_homogeneity, speckle_index
+    from monai_despeckle.metrics.regions import (
+        Box,
+        Regions,
+        auto_regions,
+        box_to_mask,
+        letterbox_padding,
+        most_homogeneous_box,
+        to_mask,
+    )
+    from monai_despeckle.metrics.speckle_size import SpeckleSize, estimate_speckle_size
+
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "banding": ("harmonic_peaks", "periodic_banding"),
+    "boundary": (
+        "BoundaryProfile",
+        "boundary_contrast",
+        "boundary_contrast_ratio",
+        "boundary_profile",
+        "boundary_step",
+        "boundary_step_ratio",
+        "rise_distance",
+        "rise_distance_ratio",
+        "signed_boundary_distance",
+    ),
+    "full_reference": ("mse", "psnr", "ssim"),
+    "no_reference": ("cnr", "enl", "epi", "gcnr", "glcm_homogeneity", "speckle_index"),
+    "regions": (
+        "Box",
+        "Regions",
+        "auto_regions",
+        "box_to_mask",
+        "letterbox_padding",
+        "most_homogeneous_box",
+        "to_mask",
+    ),
+    "speckle_size": ("SpeckleSize", "estimate_speckle_size"),
+}
+_MODULE_OF = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 __all__ = [
     "BoundaryProfile",
@@ -58,3 +97,17 @@ __all__ = [
     "ssim",
     "to_mask",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first use, then keep the name here."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
