@@ -72,17 +72,3 @@ def test_shape_mismatch_and_bad_values_raise_despeckle_errors():
         ssim(np.zeros((8, 8)), np.zeros((8, 8)))
     with pytest.raises(InvalidImageError, match=r"\[N, 1, H, W\]"):
         mse(np.zeros((2, 3, 8, 8)), np.zeros((2, 3, 8, 8)))
-
-
-def test_every_name_of_the_metrics_package_resolves_to_its_submodule():
-    """The package imports its names on first use; each one is the submodule's own object."""
-    import importlib
-
-    import monai_despeckle.metrics as metrics
-
-    for name in metrics.__all__:
-        module = importlib.import_module(f"monai_despeckle.metrics.{metrics._MODULE_OF[name]}")
-        assert getattr(metrics, name) is getattr(module, name), name
-    assert set(metrics.__all__) <= set(dir(metrics))
-    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
-        _ = metrics.nonexistent

@@ -11,42 +11,93 @@ Used by training (:mod:`monai_despeckle.engines`), evaluation, segmentation and 
 - :mod:`~monai_despeckle.data.frames`: image and mask files as 2-D frames, resizing;
 - :mod:`~monai_despeckle.data.phantoms`: the phantoms a source draws;
 - :mod:`~monai_despeckle.data.lists`: train / validation datalists of any source.
+
+The names are imported on first use (:mod:`monai_despeckle.lazy_exports`): the pipeline needs
+only the folder reader, not scikit-image (frames) or the simulator (phantoms).
 """
 
-from monai_despeckle.data.folders import (
-    folder_images,
-    image_files,
-    mask_path,
-    read_split,
-    required_mask,
-    stem,
-)
-from monai_despeckle.data.frames import read_frame, read_mask, resize_frame
-from monai_despeckle.data.lists import (
-    DataLists,
-    combine_datalists,
-    datalists,
-    folder_datalists,
-    phantom_datalists,
-    simulated_dataset_lists,
-)
-from monai_despeckle.data.phantoms import (
-    MIXED,
-    PHANTOM_KINDS,
-    check_kind,
-    draw_phantom,
-    phantom_family,
-    simulator,
-)
-from monai_despeckle.data.sources import (
-    SOURCE_SEPARATOR,
-    DatasetSource,
-    FolderSource,
-    PhantomSource,
-    Source,
-    parse_source,
-    parse_sources,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monai_despeckle.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from monai_despeckle.data.folders import (
+        folder_images,
+        image_files,
+        mask_path,
+        read_split,
+        required_mask,
+        stem,
+    )
+    from monai_despeckle.data.frames import read_frame, read_mask, resize_frame
+    from monai_despeckle.data.lists import (
+        DataLists,
+        combine_datalists,
+        datalists,
+        folder_datalists,
+        phantom_datalists,
+        simulated_dataset_lists,
+    )
+    from monai_despeckle.data.phantoms import (
+        MIXED,
+        PHANTOM_KINDS,
+        check_kind,
+        draw_phantom,
+        phantom_family,
+        simulator,
+    )
+    from monai_despeckle.data.sources import (
+        SOURCE_SEPARATOR,
+        DatasetSource,
+        FolderSource,
+        PhantomSource,
+        Source,
+        parse_source,
+        parse_sources,
+    )
+
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "folders": (
+        "folder_images",
+        "image_files",
+        "mask_path",
+        "read_split",
+        "required_mask",
+        "stem",
+    ),
+    "frames": (
+        "read_frame",
+        "read_mask",
+        "resize_frame",
+    ),
+    "lists": (
+        "DataLists",
+        "combine_datalists",
+        "datalists",
+        "folder_datalists",
+        "phantom_datalists",
+        "simulated_dataset_lists",
+    ),
+    "phantoms": (
+        "MIXED",
+        "PHANTOM_KINDS",
+        "check_kind",
+        "draw_phantom",
+        "phantom_family",
+        "simulator",
+    ),
+    "sources": (
+        "SOURCE_SEPARATOR",
+        "DatasetSource",
+        "FolderSource",
+        "PhantomSource",
+        "Source",
+        "parse_source",
+        "parse_sources",
+    ),
+}
 
 __all__ = [
     "MIXED",
@@ -78,3 +129,5 @@ __all__ = [
     "simulator",
     "stem",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _SUBMODULES, globals())

@@ -2,15 +2,15 @@
 (ENL, speckle index, CNR, gCNR, GLCM homogeneity, EPI; the step, contrast and rise distance across
 a structure mask's boundary; periodic banding), the speckle grain size, and region helpers.
 
-The names are imported on first use (PEP 562), not with the package: the full-reference metrics
-import MONAI, which takes seconds, while inference needs only the speckle grain estimate
-(``metrics.speckle_size``), and importing any submodule runs this file first.
+The names are imported on first use (:mod:`monai_despeckle.lazy_exports`): the full-reference
+metrics import MONAI, which takes seconds, while inference needs only the speckle grain estimate.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from monai_despeckle.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from monai_despeckle.metrics.banding import harmonic_peaks, periodic_banding
@@ -64,8 +64,6 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     ),
     "speckle_size": ("SpeckleSize", "estimate_speckle_size"),
 }
-_MODULE_OF = {name: module for module, names in _SUBMODULES.items() for name in names}
-
 __all__ = [
     "BoundaryProfile",
     "Box",
@@ -99,15 +97,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first use, then keep the name here."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _SUBMODULES, globals())
