@@ -274,3 +274,18 @@ def test_speckle2self_overfits_one_batch_of_views():
     loss = Speckle2SelfLoss()
     first, last = _fit(model, lambda net: loss(net(views), views).total)
     assert last < 0.3 * first, (first, last)
+
+
+def test_bilinear_decoder_has_no_checkerboard_at_its_stride():
+    """A constant frame stays constant away from the borders through the bilinear decoder, while the
+    paper's 2×2 stride-2 transposed convolutions give each output phase its own value."""
+    torch.manual_seed(0)
+    constant = torch.full((1, 1, 64, 64), 0.4)
+    interior = (slice(None), slice(None), slice(16, 48), slice(16, 48))
+    with torch.no_grad():
+        bilinear = DenoisingAutoencoder((4, 8, 16), upsample="bilinear").eval()(constant)[interior]
+        transpose = DenoisingAutoencoder((4, 8, 16), upsample="transpose").eval()(constant)[interior]
+    assert float(bilinear.std()) < 1e-6
+    assert float(transpose.std()) > 1e-4
+    with pytest.raises(InvalidParameterError, match="upsample must be one of"):
+        DenoisingAutoencoder((4, 8), upsample="nearest")

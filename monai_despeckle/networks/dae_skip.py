@@ -11,6 +11,14 @@ The paper describes the layers in prose only (no official code), so the block la
 reading of it: one 3×3 convolution + ReLU per encoder scale, a 2×2 stride-2 transposed convolution
 + ReLU then (after the concatenation) one 3×3 convolution + ReLU per decoder scale, and a 3×3
 convolution to one channel with a sigmoid, so the output is in [0, 1] like the input.
+
+``upsample="bilinear"`` replaces each 2×2 stride-2 transposed convolution by a 1×1 convolution
+followed by bilinear ×2 upsampling (the same cost: the 1×1 convolution runs at the coarse scale).
+A 2×2 stride-2 transposed convolution gives each of the four output phases its own kernel, which
+leaves a checkerboard at the decoder's stride (Odena, Dumoulin & Olah, "Deconvolution and
+Checkerboard Artifacts", Distill 2016); on real frames, whose speckle differs from the training
+data, the default model shows it as periodic banding (``docs/benchmarks.md`` §3). Bilinear
+upsampling treats every phase alike. It is a departure from the paper's layers, so it is opt-in.
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ from torch import nn
 
 from monai_despeckle.errors import InvalidParameterError
 
-__all__ = ["PAPER_FEATURES", "REALTIME_FEATURES", "DenoisingAutoencoder"]
+__all__ = ["PAPER_FEATURES", "REALTIME_FEATURES", "UPSAMPLING", "DenoisingAutoencoder"]
+
+UPSAMPLING = ("transpose", "bilinear")
+"""Decoder upsampling: the paper's 2×2 stride-2 transposed convolution, or 1×1 conv + bilinear ×2."""
 
 PAPER_FEATURES: tuple[int, ...] = (64, 128, 256)
 """Widths of the three encoder scales, as in the paper's Keras-style description."""
@@ -47,13 +58,18 @@ def _conv_relu(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class _UpBlock(nn.Module):
-    """Transposed conv ×2 + ReLU, then (optionally) concatenate the encoder map and fuse by conv + ReLU."""
+    """Upsample ×2 + ReLU, then (optionally) concatenate the encoder map and fuse by conv + ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, skip_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, skip_channels: int, upsample: str) -> None:
         super().__init__()
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2), nn.ReLU(inplace=True)
-        )
+        if upsample == "transpose":
+            grow: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)]
+        else:
+            grow = [
+                nn.Conv2d(in_channels, out_channels, kernel_size=1),
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            ]
+        self.up = nn.Sequential(*grow, nn.ReLU(inplace=True))
         self.fuse = _conv_relu(out_channels + skip_channels, out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
@@ -76,6 +92,8 @@ class DenoisingAutoencoder(nn.Module):
         skip: concatenate the encoder maps into the decoder (False = the paper's ablation).
         in_channels: input channels (1 for B-mode).
         out_channels: output channels.
+        upsample: ``"transpose"`` (the paper's 2×2 stride-2 transposed convolutions) or
+            ``"bilinear"`` (1×1 convolution + bilinear ×2: no checkerboard at the stride).
     """
 
     def __init__(
@@ -84,9 +102,15 @@ class DenoisingAutoencoder(nn.Module):
         skip: bool = True,
         in_channels: int = 1,
         out_channels: int = 1,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         widths = _check_features(features)
+        if upsample not in UPSAMPLING:
+            raise InvalidParameterError(
+                f"DenoisingAutoencoder: upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}"
+            )
+        self.upsample = upsample
         self.skip = bool(skip)
         self.size_multiple = 2 ** len(widths)
         encoders, previous = [], in_channels
@@ -97,7 +121,7 @@ class DenoisingAutoencoder(nn.Module):
         self.pool = nn.MaxPool2d(2)
         decoders = []
         for width in reversed(widths):  # each decoder scale mirrors the encoder scale of that width
-            decoders.append(_UpBlock(previous, width, width if self.skip else 0))
+            decoders.append(_UpBlock(previous, width, width if self.skip else 0, upsample))
             previous = width
         self.decoders = nn.ModuleList(decoders)
         self.head = nn.Conv2d(previous, out_channels, 3, padding=1)
