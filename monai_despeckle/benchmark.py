@@ -37,7 +37,7 @@ from monai_despeckle.errors import DespeckleError, InvalidParameterError, Unknow
 from monai_despeckle.export import network_to_export
 from monai_despeckle.inference import Despeckler
 from monai_despeckle.metrics import psnr, ssim
-from monai_despeckle.resolver import available_methods
+from monai_despeckle.resolver import available_methods, method_spec
 from monai_despeckle.runtime import BACKENDS, PeakMemory, resolve_device
 from monai_despeckle.runtime.device import THREADS_ENV, cpu_threads
 from monai_despeckle.simulation import simulate_breast, simulate_carotid
@@ -152,18 +152,24 @@ def _candidates(
 ) -> list[_Candidate]:
     registered = available_methods()
     names = list(registered) if methods == "all" else list(methods)
-    unknown = [name for name in names if name not in registered]
+    specs, unknown = {}, []
+    for name in names:  # the resolver's references: registered names, bundle folders, exports
+        try:
+            specs[name] = method_spec(name)
+        except UnknownMethodError:
+            unknown.append(name)
     if unknown:
         raise UnknownMethodError(
-            f"unknown method(s) {', '.join(unknown)}; choose from: {', '.join(registered)}"
+            f"unknown method(s) {', '.join(unknown)}; choose from: {', '.join(registered)} "
+            "(or a bundle folder, or an exported .onnx / .ts file)"
         )
     candidates = []
     for name in names:
-        learned = registered[name].family == "learned"
+        learned = specs[name].family == "learned"
         candidates.append(
             _Candidate(
                 name,
-                registered[name].family,
+                specs[name].family,
                 tuple(backends) if learned else (NO_BACKEND,),
                 partial(_despeckler, name, device=device, batch_size=batch_size, scale=scale),
             )

@@ -233,3 +233,15 @@ def test_benchmark_measures_networks_the_way_denoise_runs_them_unless_native():
     assert default.build("torch").trained_grain is not None  # resampled to its trained grain
     assert native.build("torch").trained_grain is None
     assert native.build("torch").describe()["scale"] == "native"
+
+
+def test_a_bundle_folder_is_benchmarked_like_a_registered_method(tmp_path):
+    """The resolver's references (here a user's bundle folder) are accepted as by denoise and evaluate."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "my_lite"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "bundles" / "despeckle_dae_lite", folder)
+    rows = run_benchmark(sizes=(32,), frames=2, methods=[str(folder), "mean"], device="cpu", repeats=1)
+    assert [(row.method, row.backend) for row in rows] == [(str(folder), "torch"), ("mean", "-")]
+    assert all(row.error == "" and row.frames_per_second > 0 for row in rows)

@@ -95,11 +95,16 @@ def _report(row: BenchmarkRow) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
     from monai_despeckle.benchmark import format_table, plot_speed_quality, run_benchmark, speedups
-    from monai_despeckle.resolver import available_methods
+    from monai_despeckle.resolver import method_spec
 
     methods = "all" if args.methods.strip() == "all" else _list(args.methods)
-    if args.baseline and args.baseline not in available_methods():
-        raise UnknownMethodError(f"--baseline {args.baseline!r} is not a method; see monai-despeckle methods")
+    if args.baseline:
+        try:
+            method_spec(args.baseline)
+        except UnknownMethodError:
+            raise UnknownMethodError(
+                f"--baseline {args.baseline!r} is not a method; see monai-despeckle methods"
+            ) from None
     if args.baseline and isinstance(methods, list) and args.baseline not in methods:
         methods.insert(0, args.baseline)
     rows = run_benchmark(
