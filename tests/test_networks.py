@@ -289,3 +289,29 @@ def test_bilinear_decoder_has_no_checkerboard_at_its_stride():
     assert float(transpose.std()) > 1e-4
     with pytest.raises(InvalidParameterError, match="upsample must be one of"):
         DenoisingAutoencoder((4, 8), upsample="nearest")
+
+
+def test_bilinear_start_keeps_every_layer_but_the_upsampling(tmp_path):
+    """tools/bilinear_decoder_init.py: a shipped skip-DAE's weights into the bilinear decoder."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from monai_despeckle.resolver import load_network
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "start.pt"
+    tool = repo / "tools" / "bilinear_decoder_init.py"
+    done = subprocess.run([sys.executable, str(tool), "dae_lite", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    trained = load_network("dae_lite").state_dict()
+    start = torch.load(out, weights_only=True)
+    encoder_weights = [v for k, v in start.items() if k.startswith("encoders.") and k.endswith(".weight")]
+    features = [int(weight.shape[0]) for weight in encoder_weights]
+    network = DenoisingAutoencoder(features, upsample="bilinear")
+    network.load_state_dict(start, strict=True)  # the file is a complete bilinear-decoder state_dict
+    for key, value in trained.items():
+        if ".up.0.weight" in key:  # [in, out, 2, 2] → [out, in, 1, 1]: the mean of the four phases
+            assert torch.allclose(start[key][:, :, 0, 0], value.mean(dim=(2, 3)).t())
+        else:
+            assert torch.equal(start[key], value), key
