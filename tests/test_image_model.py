@@ -74,3 +74,14 @@ def test_with_frames_keeps_geometry_and_copies_metadata():
     assert image.metadata["format"] == "nifti"
     with pytest.raises(ValueError):
         image.with_frames(np.ones((1, 4, 5)))
+
+
+def test_spacing_and_origin_hold_one_value_per_array_axis():
+    frames = np.zeros((2, 4, 5), dtype=np.float32)
+    image = UltrasoundImage(frames=frames, spacing=[1, 0.5, 0.25], origin=np.array([1.0, 2.0, 3.0]))
+    assert image.spacing == (1.0, 0.5, 0.25) and all(type(s) is float for s in image.spacing)
+    assert image.origin == (1.0, 2.0, 3.0)
+    with pytest.raises(ValueError, match="spacing must hold 3 values"):
+        UltrasoundImage(frames=frames, spacing=(0.5, 0.25))
+    with pytest.raises(ValueError, match="origin must hold 3 values"):
+        UltrasoundImage(frames=frames, origin=(0.0, 0.0, 0.0, 0.0))

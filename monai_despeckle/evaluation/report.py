@@ -35,6 +35,13 @@ def write_csv(result: EvalResult, path: Path) -> None:
     write_csv_rows(path, ["image", "method", "noise", *result.metrics, "time_ms"], result.rows)
 
 
+def _number(value: object) -> float:
+    """A metric cell of the runner's rows as a float (they hold Python or numpy numbers)."""
+    if not isinstance(value, int | float | np.number):
+        raise TypeError(f"a metric cell holds {value!r}, not a number")
+    return float(value)
+
+
 def aggregate(result: EvalResult, metric: str) -> dict[tuple[str, str], tuple[float, float, int]]:
     """``(method, noise) -> (mean, std, n)`` of one metric over images, ignoring NaN and inf.
 
@@ -42,7 +49,7 @@ def aggregate(result: EvalResult, metric: str) -> dict[tuple[str, str], tuple[fl
     """
     values: dict[tuple[str, str], list[float]] = {}
     for row in result.rows:
-        values.setdefault((str(row["method"]), str(row["noise"])), []).append(float(row[metric]))  # type: ignore[arg-type]
+        values.setdefault((str(row["method"]), str(row["noise"])), []).append(_number(row[metric]))
     table = {}
     for key, vals in values.items():
         finite = np.asarray([v for v in vals if math.isfinite(v)], dtype=np.float64)
@@ -112,7 +119,7 @@ def summary_markdown(result: EvalResult, title: str = "Evaluation", command: str
     lines += ["## Time per frame", ""]
     timing = {}
     for method in result.methods:
-        times = [float(r["time_ms"]) for r in result.rows if r["method"] == method]  # type: ignore[arg-type]
+        times = [_number(r["time_ms"]) for r in result.rows if r["method"] == method]
         timing[method] = (float(np.mean(times)), float(np.std(times, ddof=1)) if len(times) > 1 else 0.0)
     body = [[m, f"{timing[m][0]:.1f} ± {timing[m][1]:.1f}"] for m in result.methods]
     lines += [*markdown_table(["method", "ms / frame (wall time)"], body), ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -12,6 +13,14 @@ import numpy as np
 # Direction cosines in array order (T, H, W): W along +x, H along +y, T along +z, i.e. an identity
 # direction in ITK/NIfTI/NRRD terms, so an image made in memory (a phantom) saves upright.
 DEFAULT_DIRECTION = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def float_triple(values: Sequence[float], name: str) -> tuple[float, float, float]:
+    """``values`` as three floats, one per array axis (``name`` for the error)."""
+    if len(values) != 3:
+        raise ValueError(f"{name} must hold 3 values, one per array axis (T, H, W), got {tuple(values)!r}")
+    first, second, third = (float(value) for value in values)
+    return first, second, third
 
 
 class ValuesConvertedWarning(UserWarning):
@@ -110,8 +119,8 @@ class UltrasoundImage:
             raise ValueError(f"frames must be [T, H, W], got shape {frames.shape}")
         self.frames = frames.astype(np.float32, copy=False)
         self.direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
-        self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
-        self.origin = tuple(float(o) for o in self.origin)  # type: ignore[assignment]
+        self.spacing = float_triple(self.spacing, "spacing")
+        self.origin = float_triple(self.origin, "origin")
         self.kind = ImageKind(self.kind)
 
     @property

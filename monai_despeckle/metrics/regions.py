@@ -9,6 +9,7 @@ around it) and a *homogeneous* box of tissue (for ENL and the speckle index).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-def box_to_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
+def box_to_mask(box: Sequence[int], shape: tuple[int, int]) -> np.ndarray:
     """Boolean mask of ``shape`` that is True inside ``box = (row0, col0, row1, col1)`` (half-open).
 
     Args:
@@ -61,7 +62,7 @@ def to_mask(region: Region, shape: tuple[int, int], name: str = "region") -> np.
     if region is None:
         return np.ones(shape, dtype=bool)
     if isinstance(region, tuple | list):
-        return box_to_mask(tuple(region), shape)  # type: ignore[arg-type]
+        return box_to_mask(region, shape)
     mask = np.asarray(region)
     if mask.shape != shape:
         raise InvalidImageError(f"{name} mask has shape {mask.shape}, the image {shape}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from monai_despeckle.io.image import float_triple
 from monai_despeckle.io.validation import DEFAULT_DIRECTION
 
 CM_TO_MM = 10.0
@@ -181,4 +182,4 @@ def patient_position(ds: Dataset) -> tuple[tuple[float, float, float], np.ndarra
     along_column = np.asarray(orientation[3:], dtype=float)
     normal = np.cross(along_row, along_column)
     direction = np.column_stack([normal, along_column, along_row])
-    return tuple(float(p) for p in position), direction  # type: ignore[return-value]
+    return float_triple(position, "ImagePositionPatient"), direction
