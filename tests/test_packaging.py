@@ -195,3 +195,21 @@ def test_denoise_and_segment_run_from_the_installed_copy(installed, tmp_path):
     label_map = io.load(labels)
     assert label_map.frames.shape == source.frames.shape
     assert set(np.unique(label_map.source_values())) <= {0, 1}
+
+
+def test_a_shipped_recipe_trains_from_the_installed_copy(installed, tmp_path):
+    """``train`` runs the installed bundle's train.json (its network.json found from the bundle root)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "my_lite"
+    settings = ["phantom_count=6", "patch_size=32", "batch_size=2", "val_fraction=0.34"]
+    args = ["monai-despeckle", "train", "dae_lite", "--data", "phantoms:breast", "--out", str(out)]
+    sets = [arg for setting in settings for arg in ("--set", f"train#{setting}")]
+    result = _run(installed, work, *args, "--epochs", "1", *sets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = work / "trained.png"
+    image = _real_image(work)
+    command = ["monai-despeckle", "denoise", str(image), str(trained), "--method", str(out)]
+    result = _run(installed, work, *command)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert io.load(trained).frames.shape == io.load(image).frames.shape
